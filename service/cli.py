@@ -1,0 +1,46 @@
+"""The `pushr-relay` command: one entry point, one module per subcommand.
+
+Each subcommand's module is imported only when it runs, so `pushr-relay validate`
+does not pay for Kafka or the sandbox, and the production image needs no sandbox extras.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+# subcommand -> (module, one-line help). Each module exposes `cli_main(argv) -> int`.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("service.app", "consume SMS events and send them through Push.R"),
+    "validate": ("service.contract.validate_cli", "validate JSON-lines events (stdin or file)"),
+    "sandbox": ("service.pushr.sandbox.cli", "serve the Push.R sandbox"),
+    "kafka": ("service.kafka.local_broker", "start|stop|status a local Apache Kafka broker"),
+    "produce": ("service.kafka.produce_cli", "produce JSON-lines events to a topic"),
+    "demo": ("service.demo", "run broker, sandbox and service with sample events"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: pushr-relay <command> [options]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
+    lines.append("\n`pushr-relay <command> --help` for a command's options.")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help"}:
+        print(_usage())
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in SUBCOMMANDS:
+        print(f"pushr-relay: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    code: int = module.cli_main(rest)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

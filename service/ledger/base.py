@@ -1,0 +1,81 @@
+"""The idempotency ledger: what the relay remembers about every batch it sends.
+
+Push.R has no idempotency key, so the relay keeps its own. A batch key is
+`{idempotency_key or event_id}#{index}/{count}`; the plan is deterministic, so a
+redelivered event maps to the same keys.
+
+    claim ──► claimed(owner, lease) ──► sent(result) | rejected(result) | unknown(result)
+
+Backends: `MemoryLedger` (one replica) and `RedisLedger` (shared); one contract suite
+(`tests/contract/test_ledger_contract.py`) runs against both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class BatchState(StrEnum):
+    CLAIMED = "claimed"
+    SENT = "sent"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+
+FINAL_STATES = frozenset({BatchState.SENT, BatchState.REJECTED, BatchState.UNKNOWN})
+
+
+class ClaimStatus(StrEnum):
+    CLAIMED = "claimed"  # new: the caller owns the batch and may send it
+    DONE = "done"  # already final: re-publish `entry.result`, never send again
+    BUSY = "busy"  # another owner holds a live lease: wait and ask again
+    TAKEN_OVER = "taken_over"  # a lease expired mid-call: the caller owns it, outcome ambiguous
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    key: str
+    state: BatchState
+    owner: str
+    lease_until: float  # backend clock, seconds; meaningful while CLAIMED
+    result: dict[str, Any] | None = None  # the published result event of a final batch
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    status: ClaimStatus
+    entry: LedgerEntry | None  # the entry as it stood (DONE: final entry; TAKEN_OVER: old claim)
+
+
+class Ledger(Protocol):
+    async def claim(self, key: str, owner: str, lease_seconds: float) -> Claim:
+        """Atomically claim `key` for `owner` (see ClaimStatus)."""
+        ...
+
+    async def renew(self, key: str, owner: str, lease_seconds: float) -> bool:
+        """Extend a lease the owner still holds; False when it lost it."""
+        ...
+
+    async def complete(
+        self, key: str, owner: str, state: BatchState, result: dict[str, Any]
+    ) -> bool:
+        """Record a final state if `owner` still holds the claim (compare-and-set)."""
+        ...
+
+    async def release(self, key: str, owner: str) -> bool:
+        """Drop the owner's claim: the batch was certainly not sent (safe to send later)."""
+        ...
+
+    async def get(self, key: str) -> LedgerEntry | None: ...
+
+    async def ping(self) -> bool:
+        """True when the backend answers (readiness)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class LedgerError(Exception):
+    """The backend failed; callers turn it into `service.errors.LedgerUnavailable`."""

@@ -1,0 +1,130 @@
+"""One typed settings object, read once from the environment and passed down.
+
+Every field reads `PUSHR_RELAY_<FIELD>`; the broker and Redis addresses also accept the
+plain `KAFKA_BOOTSTRAP_SERVERS` / `REDIS_URL` that platforms and test runners set.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DeliveryMode = Literal["at_most_once", "at_least_once"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PUSHR_RELAY_", extra="forbid", frozen=True, populate_by_name=True
+    )
+
+    # --- Kafka ---------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices(
+            "PUSHR_RELAY_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS",
+            "kafka_bootstrap_servers",
+        ),
+        description="Comma-separated broker addresses.",
+    )
+    in_topic: str = Field("sms.requests", description="Topic of inbound SMS request events.")
+    out_topic: str = Field("sms.events", description="Topic of outbound result and status events.")
+    dlq_topic: str = Field("sms.requests.dlq", description="Dead-letter topic for invalid events.")
+    group_id: str = Field("pushr-relay", description="Kafka consumer group.")
+    client_id: str = Field("pushr-relay", description="Kafka client id prefix.")
+    fetch_max_records: int = Field(500, ge=1, description="Records per fetch.")
+
+    # --- Push.R ----------------------------------------------------------------------------
+    pushr_base_url: str = Field(
+        "http://127.0.0.1:6700/api/client", description="Push.R API base URL."
+    )
+    pushr_api_key_public: SecretStr = Field(SecretStr(""), description="Push.R public API key.")
+    pushr_api_key_secret: SecretStr = Field(SecretStr(""), description="Push.R secret API key.")
+    pushr_business_id: int | None = Field(
+        None, description="Business id (template sends and the status poller)."
+    )
+    pushr_jwt: SecretStr | None = Field(
+        None, description="JWT for the status list; enables the delivery-status poller."
+    )
+    http_transport: Literal["aiohttp", "httpx"] = Field(
+        "aiohttp", description="httpx transport: aiohttp-backed (fast) or httpx's own."
+    )
+    http_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect.")
+    http_read_timeout: float = Field(30.0, gt=0, description="Seconds to wait for an answer.")
+    http_write_timeout: float = Field(10.0, gt=0, description="Seconds to send a request.")
+    http_pool_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a connection.")
+    http_max_connections: int = Field(64, ge=1, description="Connections to Push.R.")
+
+    # --- delivery engine -------------------------------------------------------------------
+    batch_size: int = Field(100, ge=1, le=10_000, description="Recipients per Push.R request.")
+    max_in_flight: int = Field(256, ge=1, description="Events in progress, all partitions.")
+    max_in_flight_per_partition: int = Field(
+        128, ge=1, description="Events in progress per partition before it is paused."
+    )
+    retry_max_attempts: int = Field(6, ge=1, description="Attempts per request, first included.")
+    retry_backoff_base: float = Field(0.2, gt=0, description="First backoff (s), doubled per try.")
+    retry_backoff_cap: float = Field(20.0, gt=0, description="Longest backoff (s).")
+    retry_after_cap: float = Field(120.0, gt=0, description="Longest Retry-After honoured (s).")
+    breaker_consecutive_failures: int = Field(5, ge=1, description="Failures that open it.")
+    breaker_failure_rate: float = Field(0.5, gt=0, le=1, description="Failure rate that opens it.")
+    breaker_window: int = Field(20, ge=1, description="Requests in the failure-rate window.")
+    breaker_open_seconds: float = Field(5.0, gt=0, description="Open time before a probe.")
+    rate_limit_rps: float = Field(0.0, ge=0, description="Requests/s to Push.R; 0 = no limit.")
+    balance_recheck_seconds: float = Field(
+        15.0, gt=0, description="Probe interval while paused on insufficient balance."
+    )
+    delivery_default: DeliveryMode = Field(
+        "at_most_once", description="Delivery mode of events that do not name one."
+    )
+
+    # --- idempotency ledger ----------------------------------------------------------------
+    ledger_backend: Literal["memory", "redis"] = Field(
+        "memory", description="memory (one replica) or redis (shared by replicas)."
+    )
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("PUSHR_RELAY_REDIS_URL", "REDIS_URL", "redis_url"),
+        description="Redis URL for the ledger and the shared rate limit.",
+    )
+    ledger_ttl_seconds: int = Field(7 * 24 * 3600, ge=60, description="Ledger entry lifetime.")
+    ledger_lease_seconds: float = Field(
+        60.0, gt=0, description="Claim lease; longer than the longest request with retries."
+    )
+    ledger_key_prefix: str = Field("pushr-relay:ledger:", description="Redis key prefix.")
+
+    # --- contract limits -------------------------------------------------------------------
+    max_event_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted event.")
+    max_recipients: int = Field(10_000, ge=1, description="Recipients (or rows) per event.")
+    max_metadata_bytes: int = Field(2048, ge=0, description="Largest `metadata` (JSON bytes).")
+    sender_id_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Allowed sender ids (comma-separated); empty = any."
+    )
+    late_schedule_policy: Literal["send_now", "reject"] = Field(
+        "send_now", description="What to do with a `scheduled_at` already passed when consumed."
+    )
+
+    # --- process ---------------------------------------------------------------------------
+    http_host: str = Field("0.0.0.0", description="Address of /metrics, /healthz, /readyz.")
+    http_port: int = Field(9100, ge=0, le=65535, description="Port of the metrics server.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+    shutdown_grace_seconds: float = Field(25.0, gt=0, description="Drain time on SIGTERM.")
+    revoke_deadline_seconds: float = Field(10.0, gt=0, description="Drain time on revoke.")
+    liveness_stall_seconds: float = Field(
+        60.0, gt=0, description="/healthz fails when the loop made no progress this long."
+    )
+    status_poll_seconds: float = Field(30.0, gt=0, description="Delivery-status poll interval.")
+    status_track_ttl_seconds: int = Field(
+        48 * 3600, ge=60, description="Stop polling a message after this long."
+    )
+
+    @field_validator("sender_id_allowlist", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    def kafka_common(self) -> dict[str, Any]:
+        """Keyword arguments shared by every aiokafka client."""
+        return {"bootstrap_servers": self.kafka_bootstrap_servers, "client_id": self.client_id}
