@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1
+# Production image: runtime dependencies only (no sandbox, no dev tools), non-root.
+
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+COPY pyproject.toml constraints.txt README.md ./
+COPY service ./service
+# Same pins as development (constraints.txt); only the runtime dependency set.
+RUN /opt/venv/bin/pip install -c constraints.txt .
+
+FROM python:3.11-slim AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PUSHR_RELAY_SCHEMAS_DIR=/app/schemas
+RUN groupadd --system --gid 10001 relay \
+ && useradd --system --uid 10001 --gid relay --no-create-home --shell /usr/sbin/nologin relay
+COPY --from=build /opt/venv /opt/venv
+COPY schemas /app/schemas
+WORKDIR /app
+USER 10001:10001
+EXPOSE 9100
+ENTRYPOINT ["pushr-relay", "run"]

@@ -1,0 +1,74 @@
+# pushr-relay — every target creates the venv it needs from the pinned constraints.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install lint fmt test test-unit test-integration demo kafka kafka-stop \
+        sandbox bench bench-quick chaos lock clean
+
+help:
+	@echo "make demo         broker + sandbox + relay + sample events, then stop (Ctrl-C safe)"
+	@echo "make test         unit + integration tests on real Kafka/Redis/sandbox"
+	@echo "make lint         ruff + ruff format --check + mypy --strict"
+	@echo "make bench        full benchmark (reports/bench.json); bench-quick: ~2 min"
+	@echo "make chaos        fault scenarios (reports/chaos.json)"
+	@echo "make kafka        start a local broker (kafka-stop stops it)"
+	@echo "make sandbox      serve the Push.R sandbox on :6700"
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+lock: $(STAMP)
+	$(BIN)/uv pip compile --python $(BIN)/python pyproject.toml --all-extras -o constraints.txt -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check service tests
+	$(BIN)/ruff format --check service tests
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format service tests
+	$(BIN)/ruff check --fix service tests
+
+# Unit, contract and integration tests; the slow and chaos suites have their own targets.
+test: $(STAMP)
+	$(BIN)/pytest -m "not slow and not chaos" $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	$(BIN)/pytest -m "integration and not slow and not chaos" $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/pushr-relay demo
+
+kafka: $(STAMP)
+	$(BIN)/pushr-relay kafka start
+
+kafka-stop: $(STAMP)
+	$(BIN)/pushr-relay kafka stop
+
+sandbox: $(STAMP)
+	$(BIN)/pushr-relay sandbox --port 6700
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench.run
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m tests.bench.run --quick
+
+chaos: $(STAMP)
+	$(BIN)/pytest -m chaos tests/chaos $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis reports

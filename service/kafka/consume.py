@@ -1,0 +1,197 @@
+"""The fetch loop: many records in flight, bounded, committed only when finished.
+
+- Each record becomes a task; the offset tracker knows which are unfinished.
+- A partition with too many unfinished records is paused; so are all when the total
+  is at its bound. Fetching goes on (heartbeats, rebalances), buffering does not grow.
+- Commits go out every `commit_interval` and hold only contiguous finished offsets.
+- On revoke: wait for the partition's work up to a deadline, commit, then let go.
+- On stop: stop fetching, drain within the grace period, commit, return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from service.kafka.offsets import OffsetTracker
+from service.observability.health import Health
+from service.observability.logging import get_logger
+from service.observability.metrics import Metrics
+
+log = get_logger(__name__)
+
+RecordHandler = Callable[[Any], Awaitable[None]]
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        handle: RecordHandler,
+        *,
+        metrics: Metrics,
+        health: Health,
+        max_in_flight: int,
+        max_in_flight_per_partition: int,
+        fetch_max_records: int,
+        revoke_deadline: float,
+        commit_interval: float = 0.5,
+    ) -> None:
+        self._consumer = consumer
+        self._handle = handle
+        self._metrics = metrics
+        self._health = health
+        self._max_total = max_in_flight
+        self._max_partition = max_in_flight_per_partition
+        self._fetch_max = fetch_max_records
+        self._revoke_deadline = revoke_deadline
+        self._commit_interval = commit_interval
+        self.tracker = OffsetTracker()
+        self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = defaultdict(set)
+        self._paused: set[TopicPartition] = set()
+        self._last_fetched: dict[TopicPartition, int] = {}
+        self._commit_lock = asyncio.Lock()
+
+    def listener(self) -> ConsumerRebalanceListener:
+        return _Rebalance(self)
+
+    # --- main loop -------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event, grace: float) -> None:
+        loop = asyncio.get_running_loop()
+        next_commit = loop.time() + self._commit_interval
+        try:
+            while not stop.is_set():
+                capacity = self._max_total - self.tracker.total_in_flight()
+                if capacity <= 0:
+                    self._pause_all()
+                records = await self._consumer.getmany(
+                    timeout_ms=100, max_records=max(1, min(self._fetch_max, capacity))
+                )
+                self._health.kafka_ok = True
+                self._health.progressed()
+                for tp, batch in records.items():
+                    for record in batch:
+                        self._start(tp, record)
+                    self._last_fetched[tp] = batch[-1].offset
+                    if self.tracker.in_flight(tp) >= self._max_partition:
+                        self._pause(tp)
+                if loop.time() >= next_commit:
+                    await self.commit()
+                    self._report_lag()
+                    next_commit = loop.time() + self._commit_interval
+        finally:
+            await self._drain(set(self._tasks), grace)
+            await self.commit()
+
+    def _start(self, tp: TopicPartition, record: Any) -> None:
+        self.tracker.add(tp, record.offset)
+        self._metrics.events_in_flight.inc()
+        task = asyncio.create_task(self._run_one(tp, record))
+        self._tasks[tp].add(task)
+        task.add_done_callback(self._tasks[tp].discard)
+
+    async def _run_one(self, tp: TopicPartition, record: Any) -> None:
+        try:
+            await self._handle(record)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A handler bug must not stall the partition forever, nor skip the record:
+            # leave it unfinished (not committed) and say so loudly.
+            log.exception(
+                "record_failed", topic=tp.topic, partition=tp.partition, offset=record.offset
+            )
+            return
+        finally:
+            self._metrics.events_in_flight.dec()
+        self.tracker.done(tp, record.offset)
+        self._health.progressed()
+        self._maybe_resume(tp)
+
+    # --- backpressure ----------------------------------------------------------------------
+    def _pause(self, tp: TopicPartition) -> None:
+        if tp not in self._paused and tp in self._consumer.assignment():
+            self._consumer.pause(tp)
+            self._paused.add(tp)
+
+    def _pause_all(self) -> None:
+        for tp in self._consumer.assignment():
+            self._pause(tp)
+
+    def _maybe_resume(self, tp: TopicPartition) -> None:
+        if not self._paused or self.tracker.total_in_flight() >= self._max_total:
+            return
+        for paused in list(self._paused):
+            if self.tracker.in_flight(paused) < self._max_partition:
+                self._paused.discard(paused)
+                if paused in self._consumer.assignment():
+                    self._consumer.resume(paused)
+
+    # --- commits ---------------------------------------------------------------------------
+    async def commit(self) -> None:
+        async with self._commit_lock:
+            offsets = self.tracker.to_commit()
+            owned = self._consumer.assignment()
+            offsets = {tp: off for tp, off in offsets.items() if tp in owned}
+            if not offsets:
+                return
+            try:
+                await self._consumer.commit(offsets)
+            except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+                # The group moved on; the new owner resumes from the last good commit.
+                log.warning("commit_failed", error=type(exc).__name__)
+                return
+            self.tracker.mark_committed(offsets)
+            self._metrics.commits.inc()
+
+    def _report_lag(self) -> None:
+        for tp, last in self._last_fetched.items():
+            high = self._consumer.highwater(tp)
+            if high is not None:
+                self._metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                    max(0, high - last - 1)
+                )
+
+    # --- revoke and shutdown ---------------------------------------------------------------
+    async def _drain(self, tps: set[TopicPartition], deadline: float) -> None:
+        tasks = {task for tp in tps for task in self._tasks.get(tp, set())}
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=deadline)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("drain_deadline_passed", abandoned=len(pending))
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._drain(revoked, self._revoke_deadline)
+        with contextlib.suppress(Exception):
+            await self.commit()
+        self.tracker.forget(revoked)
+        for tp in revoked:
+            self._paused.discard(tp)
+            self._tasks.pop(tp, None)
+            self._last_fetched.pop(tp, None)
+
+    def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._health.assigned = True
+        log.info(
+            "partitions_assigned", partitions=sorted(f"{t.topic}/{t.partition}" for t in assigned)
+        )
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self._loop = loop
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._loop.on_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._loop.on_assigned(set(assigned))

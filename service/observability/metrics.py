@@ -1,0 +1,228 @@
+"""Every Prometheus metric of the relay, in one place, labels initialised up front.
+
+`Metrics(registry)` takes its registry so each test can use a fresh one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from service import __version__
+
+NAMESPACE = "pushr_relay"
+
+# Provider latency in Africa spans LAN-fast to mobile-backhaul slow: 10 ms .. 30 s.
+PROVIDER_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30)
+END_TO_END_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+ENDPOINTS = ("send-sms", "custom", "list")
+PROVIDER_OUTCOMES = (
+    "accepted",
+    "rejected",
+    "insufficient_balance",
+    "unauthorized",
+    "retry_safe",
+    "ambiguous",
+    "breaker_open",
+)
+RESULT_OUTCOMES = ("sent", "scheduled", "rejected", "failed", "unknown")
+STATUSES = (
+    "accepted",
+    "rejected",
+    "scheduled",
+    "sent",
+    "partially_sent",
+    "failed",
+    "unknown",
+    "expired",
+    "delivered",
+    "partial_failed",
+)
+CLAIM_STATUSES = ("claimed", "done", "busy", "taken_over")
+BREAKER_STATES = ("closed", "open", "half_open")
+PAUSE_REASONS = ("insufficient_balance", "credentials_rejected", "ledger_unavailable")
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry, rejection_reasons: Iterable[str] = ()) -> None:
+        reasons = tuple(rejection_reasons)
+        ns = NAMESPACE
+        r = registry
+
+        self.build_info = Info("build", "Build of the running relay.", namespace=ns, registry=r)
+        self.build_info.info({"version": __version__})
+
+        # --- intake ---
+        self.events_consumed = Counter(
+            "events_consumed", "Records read from the in-topic.", namespace=ns, registry=r
+        )
+        self.events_accepted = Counter(
+            "events_accepted", "Events that passed validation.", namespace=ns, registry=r
+        )
+        self.events_rejected = Counter(
+            "events_rejected",
+            "Events rejected by validation.",
+            ["reason"],
+            namespace=ns,
+            registry=r,
+        )
+        self.events_dead_lettered = Counter(
+            "events_dead_lettered",
+            "Records written to the DLQ topic.",
+            ["reason"],
+            namespace=ns,
+            registry=r,
+        )
+        self.events_expired = Counter(
+            "events_expired", "Events past expires_at, not sent.", namespace=ns, registry=r
+        )
+        self.recipients_accepted = Counter(
+            "recipients_accepted", "Normalised recipients accepted.", namespace=ns, registry=r
+        )
+        self.recipients_rejected = Counter(
+            "recipients_rejected", "Recipients rejected one by one.", namespace=ns, registry=r
+        )
+        for reason in reasons:
+            self.events_rejected.labels(reason)
+            self.events_dead_lettered.labels(reason)
+
+        # --- provider ---
+        self.provider_requests = Counter(
+            "provider_requests",
+            "Push.R HTTP attempts by outcome.",
+            ["endpoint", "outcome"],
+            namespace=ns,
+            registry=r,
+        )
+        self.provider_latency = Histogram(
+            "provider_request_duration_seconds",
+            "Push.R attempt latency.",
+            ["endpoint"],
+            namespace=ns,
+            registry=r,
+            buckets=PROVIDER_BUCKETS,
+        )
+        self.provider_retries = Counter(
+            "provider_retries",
+            "Push.R attempts that were retries.",
+            ["endpoint"],
+            namespace=ns,
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "breaker_state",
+            "1 for the breaker's current state.",
+            ["endpoint", "state"],
+            namespace=ns,
+            registry=r,
+        )
+        self.rate_limit_waits = Counter(
+            "rate_limit_waits",
+            "Requests delayed by the client-side rate limit.",
+            namespace=ns,
+            registry=r,
+        )
+        self.rate_limit_wait_seconds = Counter(
+            "rate_limit_wait_seconds",
+            "Time spent waiting for the rate limit.",
+            namespace=ns,
+            registry=r,
+        )
+        self.sending_paused = Gauge(
+            "sending_paused",
+            "1 while sending is paused, by reason.",
+            ["reason"],
+            namespace=ns,
+            registry=r,
+        )
+        for endpoint in ENDPOINTS:
+            self.provider_latency.labels(endpoint)
+            self.provider_retries.labels(endpoint)
+            for outcome in PROVIDER_OUTCOMES:
+                self.provider_requests.labels(endpoint, outcome)
+            for state in BREAKER_STATES:
+                self.breaker_state.labels(endpoint, state).set(1 if state == "closed" else 0)
+        for pause in PAUSE_REASONS:
+            self.sending_paused.labels(pause).set(0)
+
+        # --- ledger and delivery ---
+        self.ledger_claims = Counter(
+            "ledger_claims", "Ledger claims by answer.", ["status"], namespace=ns, registry=r
+        )
+        self.duplicates_suppressed = Counter(
+            "duplicates_suppressed",
+            "Batches not resent because the ledger knew them.",
+            namespace=ns,
+            registry=r,
+        )
+        self.ledger_errors = Counter(
+            "ledger_errors", "Ledger backend failures.", namespace=ns, registry=r
+        )
+        self.unknown_outcomes = Counter(
+            "unknown_outcomes",
+            "Batches whose send cannot be known (ambiguous).",
+            ["delivery"],
+            namespace=ns,
+            registry=r,
+        )
+        self.results_published = Counter(
+            "results_published",
+            "Result events by outcome.",
+            ["outcome"],
+            namespace=ns,
+            registry=r,
+        )
+        self.status_published = Counter(
+            "status_events_published",
+            "Status events by status.",
+            ["status"],
+            namespace=ns,
+            registry=r,
+        )
+        for status in CLAIM_STATUSES:
+            self.ledger_claims.labels(status)
+        for mode in ("at_most_once", "at_least_once"):
+            self.unknown_outcomes.labels(mode)
+        for outcome in RESULT_OUTCOMES:
+            self.results_published.labels(outcome)
+        for status in STATUSES:
+            self.status_published.labels(status)
+
+        self.events_in_flight = Gauge(
+            "events_in_flight", "Events being processed.", namespace=ns, registry=r
+        )
+        self.batches_in_flight = Gauge(
+            "batches_in_flight", "Batches between claim and result.", namespace=ns, registry=r
+        )
+        self.consumer_lag = Gauge(
+            "consumer_lag",
+            "Records behind the partition's end.",
+            ["topic", "partition"],
+            namespace=ns,
+            registry=r,
+        )
+        self.end_to_end = Histogram(
+            "end_to_end_seconds",
+            "Event timestamp to result published.",
+            namespace=ns,
+            registry=r,
+            buckets=END_TO_END_BUCKETS,
+        )
+        self.sms_units = Counter(
+            "sms_units", "Push.R units of accepted requests.", namespace=ns, registry=r
+        )
+        self.sms_cost = Counter(
+            "sms_cost_ghs", "Cost in GHS reported by Push.R.", namespace=ns, registry=r
+        )
+        self.commits = Counter(
+            "offset_commits", "Successful offset commits.", namespace=ns, registry=r
+        )
+        self.last_progress = Gauge(
+            "last_progress_timestamp_seconds",
+            "When the main loop last made progress.",
+            namespace=ns,
+            registry=r,
+        )
+        self.ready = Gauge("ready", "1 when /readyz answers 200.", namespace=ns, registry=r)

@@ -1,0 +1,203 @@
+"""Send one batch at most once (or at least once), with the ledger as the memory.
+
+    gate ─► claim ─┬─ DONE ─────────────► re-publish the stored result (no send)
+                   ├─ BUSY ─────────────► wait, ask again
+                   ├─ TAKEN_OVER ───────► ambiguous: at_most_once → unknown; at_least_once → send
+                   └─ CLAIMED ──► send ─┬─ accepted / rejected ─► complete, publish
+                                        ├─ ambiguous ─► per delivery mode (as TAKEN_OVER)
+                                        └─ not sent (retry-safe, breaker, balance, 401)
+                                           ─► release the claim, back off, start again
+
+A claim is held only while a request may be in the air, so a long pause (no balance,
+breaker open) never lets a lease lapse into a false "ambiguous".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from service.clock import Clock
+from service.contract.events import ResultOutcome
+from service.ledger.base import BatchState, Claim, ClaimStatus, Ledger, LedgerError
+from service.observability.logging import get_logger
+from service.pipeline.gate import SendGate
+from service.pipeline.plan import Batch
+from service.pushr.outcomes import Outcome, ProviderResult
+
+log = get_logger(__name__)
+
+# Result outcome stored in the ledger and published, by final ledger state.
+SendFn = Callable[[Batch], Awaitable[ProviderResult]]
+ResultFn = Callable[[Batch, ResultOutcome, ProviderResult | None, str], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    result: dict[str, Any]  # the result event (as stored, when replayed)
+    replayed: bool  # taken from the ledger, not sent now
+    provider: ProviderResult | None  # None when nothing was sent in this attempt
+
+
+class BatchDeliverer:
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        gate: SendGate,
+        clock: Clock,
+        rng: random.Random,
+        owner: str,
+        lease_seconds: float,
+        retry_base: float,
+        retry_cap: float,
+        on_claim: Callable[[ClaimStatus], None] | None = None,
+        on_ledger_error: Callable[[], None] | None = None,
+        on_unknown: Callable[[str], None] | None = None,
+    ) -> None:
+        self._ledger = ledger
+        self._gate = gate
+        self._clock = clock
+        self._rng = rng
+        self._owner = owner
+        self._lease = lease_seconds
+        self._base = retry_base
+        self._cap = retry_cap
+        self._on_claim = on_claim
+        self._on_ledger_error = on_ledger_error
+        self._on_unknown = on_unknown
+
+    async def deliver(
+        self, batch: Batch, delivery: str, send: SendFn, make_result: ResultFn
+    ) -> Delivered:
+        # One owner per delivery attempt, not per process: if this process abandoned the
+        # batch mid-request and meets it again, its old claim must look foreign.
+        owner = f"{self._owner}:{uuid.uuid4().hex[:12]}"
+        pauses = 0
+        while True:
+            probe = await self._gate.pass_through()
+            claim = await self._ledger_call(
+                lambda: self._ledger.claim(batch.key, owner, self._lease)
+            )
+            if self._on_claim:
+                self._on_claim(claim.status)
+            if claim.status is ClaimStatus.DONE:
+                self._gate.report(probe)
+                return self._replay(claim)
+            if claim.status is ClaimStatus.BUSY:
+                self._gate.report(probe)
+                pauses += 1
+                await self._clock.sleep(self._backoff(pauses, floor=self._lease / 10))
+                continue
+            if claim.status is ClaimStatus.TAKEN_OVER and delivery == "at_most_once":
+                self._gate.report(probe)
+                return await self._finish_unknown(batch, owner, None, make_result, "lease_expired")
+
+            try:
+                provider = await self._send_holding_lease(batch, owner, send)
+            except BaseException:
+                # Cancelled mid-request: the SMS may have left. Keep the claim; its lease
+                # lapses and the next owner treats the batch as ambiguous.
+                self._gate.report(probe)
+                raise
+            outcome = provider.outcome
+            if outcome in (Outcome.ACCEPTED, Outcome.REJECTED):
+                self._gate.report(probe, answered=True)
+                state = BatchState.SENT if outcome is Outcome.ACCEPTED else BatchState.REJECTED
+                label: ResultOutcome = "sent" if outcome is Outcome.ACCEPTED else "rejected"
+                result = make_result(batch, label, provider, provider.detail)
+                await self._complete(batch, owner, state, result)
+                return Delivered(result, replayed=False, provider=provider)
+            if outcome is Outcome.AMBIGUOUS:
+                self._gate.report(probe, answered=True)
+                if delivery == "at_most_once":
+                    return await self._finish_unknown(
+                        batch, owner, provider, make_result, provider.detail or "ambiguous"
+                    )
+                log.warning("batch_ambiguous_resend", batch_key=batch.key)
+                continue  # at_least_once: we still hold the claim; send again
+
+            # Certainly not sent: free the claim so nothing looks ambiguous later.
+            await self._ledger_call(lambda: self._ledger.release(batch.key, owner))
+            if outcome is Outcome.INSUFFICIENT_BALANCE:
+                self._gate.report(probe, close="insufficient_balance")
+            elif outcome is Outcome.UNAUTHORIZED:
+                self._gate.report(probe, close="credentials_rejected")
+            else:
+                self._gate.report(probe)
+                pauses += 1
+                wait = max(provider.retry_after or 0.0, self._backoff(pauses))
+                log.info("batch_deferred", batch_key=batch.key, outcome=str(outcome), wait=wait)
+                await self._clock.sleep(wait)
+
+    async def _send_holding_lease(self, batch: Batch, owner: str, send: SendFn) -> ProviderResult:
+        """Renew the claim while a slow request (with its retries) is in the air, so a live
+        owner is never mistaken for a dead one."""
+
+        async def keep() -> None:
+            while True:
+                await self._clock.sleep(self._lease / 3)
+                try:
+                    await self._ledger.renew(batch.key, owner, self._lease)
+                except LedgerError:
+                    if self._on_ledger_error:
+                        self._on_ledger_error()
+
+        keeper = asyncio.create_task(keep())
+        try:
+            return await send(batch)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    def _replay(self, claim: Claim) -> Delivered:
+        entry = claim.entry
+        result = dict(entry.result or {}) if entry else {}
+        return Delivered(result, replayed=True, provider=None)
+
+    async def _finish_unknown(
+        self,
+        batch: Batch,
+        owner: str,
+        provider: ProviderResult | None,
+        make_result: ResultFn,
+        why: str,
+    ) -> Delivered:
+        if self._on_unknown:
+            self._on_unknown("at_most_once")
+        result = make_result(batch, "unknown", provider, why)
+        await self._complete(batch, owner, BatchState.UNKNOWN, result)
+        return Delivered(result, replayed=False, provider=provider)
+
+    async def _complete(
+        self, batch: Batch, owner: str, state: BatchState, result: dict[str, Any]
+    ) -> None:
+        ok = await self._ledger_call(lambda: self._ledger.complete(batch.key, owner, state, result))
+        if not ok:
+            # Our lease lapsed and another owner took the batch over; it decides from here.
+            log.warning("ledger_claim_lost", batch_key=batch.key, state=str(state))
+
+    async def _ledger_call(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Retry the ledger until it answers: nothing may be sent without it."""
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except LedgerError:
+                failures += 1
+                if self._on_ledger_error:
+                    self._on_ledger_error()
+                if failures == 1:
+                    log.warning("ledger_unavailable")
+                await self._clock.sleep(self._backoff(failures))
+
+    def _backoff(self, attempt: int, floor: float = 0.0) -> float:
+        # full jitter, capped (AWS architecture blog's "full jitter")
+        ceiling = min(self._cap, self._base * (2 ** min(attempt, 16)))
+        return max(floor, self._rng.uniform(0, ceiling))

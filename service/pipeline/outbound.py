@@ -1,0 +1,87 @@
+"""Turns what the pipeline knows into outbound events, via the contract's builders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.clock import Clock
+from service.contract import (
+    Accepted,
+    BatchSummary,
+    Rejection,
+    build_result_event,
+    build_status_event,
+    replay_result,
+    status_accepted,
+    status_expired,
+    status_rejected,
+)
+from service.contract.events import ResultOutcome
+from service.pipeline.plan import Batch
+from service.pushr.outcomes import ProviderResult
+
+
+class EventFactory:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def result(
+        self,
+        accepted: Accepted,
+        batch: Batch,
+        outcome: ResultOutcome,
+        provider: ProviderResult | None,
+        detail: str,
+    ) -> dict[str, Any]:
+        request = accepted.request
+        if outcome == "sent" and request.scheduled_at is not None:
+            outcome = "scheduled"
+        body = provider.body if provider is not None and provider.body else {}
+        message_id = body.get("id")
+        return build_result_event(
+            event_id=request.event_id,
+            idempotency_key=request.idempotency_key,
+            batch_index=batch.index,
+            batch_count=batch.count,
+            batch_key=batch.key,
+            outcome=outcome,
+            recipients=batch.recipients,
+            provider_units=batch.units,
+            attempts=provider.attempts if provider else 0,
+            latency_ms=provider.latency_seconds * 1000 if provider else 0.0,
+            produced_at=self._clock.now(),
+            pushr_message_id=message_id if isinstance(message_id, int) else None,
+            pushr_status=body.get("status") if isinstance(body.get("status"), str) else None,
+            cost=body.get("cost"),
+            http_status=provider.status_code if provider else None,
+            detail=detail or None,
+            metadata=request.metadata,
+        )
+
+    def replayed(self, stored: dict[str, Any]) -> dict[str, Any]:
+        return replay_result(stored, produced_at=self._clock.now())
+
+    def accepted(self, accepted: Accepted, batch_count: int) -> dict[str, Any]:
+        return status_accepted(accepted, at=self._clock.now(), batch_count=batch_count)
+
+    def expired(self, accepted: Accepted) -> dict[str, Any]:
+        return status_expired(accepted, at=self._clock.now())
+
+    def rejected(self, rejection: Rejection, event_id: str) -> dict[str, Any]:
+        return status_rejected(rejection, at=self._clock.now(), event_id=event_id)
+
+    def final(self, accepted: Accepted, results: list[dict[str, Any]]) -> dict[str, Any]:
+        request = accepted.request
+        summary = BatchSummary.of(r["outcome"] for r in results)
+        ids = [r["pushr_message_id"] for r in results if isinstance(r.get("pushr_message_id"), int)]
+        return build_status_event(
+            event_id=request.event_id,
+            idempotency_key=request.idempotency_key,
+            status=summary.overall(),
+            at=self._clock.now(),
+            batches=summary,
+            recipients_accepted=len(request.recipients),
+            recipients_rejected=len(accepted.rejected_recipients),
+            pushr_message_ids=ids,
+            metadata=request.metadata,
+        )

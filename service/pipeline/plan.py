@@ -1,0 +1,88 @@
+"""Deterministic batch plans: the same normalised event always yields the same batches.
+
+The ledger keys batches by position, so planning must depend only on the event and
+the batch size — never on timing or arrival order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+from service.contract import SmsRequest
+from service.contract.normalise import render
+
+_VARIABLE = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    key: str  # ledger key: "{idempotency_key or event_id}#{index}/{count}"
+    index: int
+    count: int
+    recipients: tuple[str, ...]
+    units: int = 0  # Push.R units: ceil(characters / 160) per recipient
+    csv_bytes: bytes | None = None  # template sends: the chunk as Push.R's CSV file
+
+
+def batch_key(request: SmsRequest, index: int, count: int) -> str:
+    return f"{request.idempotency_key or request.event_id}#{index}/{count}"
+
+
+def plan_batches(request: SmsRequest, batch_size: int) -> list[Batch]:
+    if request.kind == "template":
+        rows = request.rows
+        count = max(1, -(-len(rows) // batch_size))
+        return [
+            _template_batch(request, rows[i * batch_size : (i + 1) * batch_size], i, count)
+            for i in range(count)
+        ]
+    recipients = request.recipients
+    count = max(1, -(-len(recipients) // batch_size))
+    per_recipient = units_of(request.message or "")
+    batches = []
+    for i in range(count):
+        chunk = recipients[i * batch_size : (i + 1) * batch_size]
+        batches.append(
+            Batch(
+                key=batch_key(request, i, count),
+                index=i,
+                count=count,
+                recipients=chunk,
+                units=per_recipient * len(chunk),
+            )
+        )
+    return batches
+
+
+def units_of(message: str) -> int:
+    return max(1, -(-len(message) // 160))
+
+
+def template_columns(template: str) -> list[str]:
+    """`contact` first, then each variable once, in order of first use."""
+    seen: dict[str, None] = {"contact": None}
+    for name in _VARIABLE.findall(template):
+        seen.setdefault(name, None)
+    return list(seen)
+
+
+def _template_batch(
+    request: SmsRequest, rows: tuple[dict[str, str], ...], index: int, count: int
+) -> Batch:
+    columns = template_columns(request.template or "")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row.get(column, "") for column in columns])
+    return Batch(
+        key=batch_key(request, index, count),
+        index=index,
+        count=count,
+        recipients=tuple(row["contact"] for row in rows),
+        units=sum(units_of(render(request.template or "", row)) for row in rows),
+        csv_bytes=buffer.getvalue().encode("utf-8"),
+    )
