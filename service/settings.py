@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
         validation_alias=AliasChoices(
-            "PUSHR_RELAY_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS",
+            "PUSHR_RELAY_KAFKA_BOOTSTRAP_SERVERS",
+            "KAFKA_BOOTSTRAP_SERVERS",
             "kafka_bootstrap_servers",
         ),
         description="Comma-separated broker addresses.",
@@ -107,7 +108,9 @@ class Settings(BaseSettings):
     # --- process ---------------------------------------------------------------------------
     http_host: str = Field("0.0.0.0", description="Address of /metrics, /healthz, /readyz.")
     http_port: int = Field(9100, ge=0, le=65535, description="Port of the metrics server.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level of the JSON logs."
+    )
     shutdown_grace_seconds: float = Field(25.0, gt=0, description="Drain time on SIGTERM.")
     revoke_deadline_seconds: float = Field(10.0, gt=0, description="Drain time on revoke.")
     liveness_stall_seconds: float = Field(

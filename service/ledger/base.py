@@ -32,6 +32,9 @@ class ClaimStatus(StrEnum):
     DONE = "done"  # already final: re-publish `entry.result`, never send again
     BUSY = "busy"  # another owner holds a live lease: wait and ask again
     TAKEN_OVER = "taken_over"  # a lease expired mid-call: the caller owns it, outcome ambiguous
+    # A claim by the owner that already holds a *live* lease is CLAIMED again (a retried
+    # claim whose answer was lost). Once the lease has lapsed it is TAKEN_OVER even for the
+    # same owner: it may have been cancelled mid-request, so the SMS may have left.
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +42,18 @@ class LedgerEntry:
     key: str
     state: BatchState
     owner: str
-    lease_until: float  # backend clock, seconds; meaningful while CLAIMED
+    # Backend clock, seconds (memory: the Clock's monotonic; Redis: server TIME, epoch);
+    # meaningful while CLAIMED and comparable only with entries of the same backend.
+    lease_until: float
     result: dict[str, Any] | None = None  # the published result event of a final batch
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
     status: ClaimStatus
-    entry: LedgerEntry | None  # the entry as it stood (DONE: final entry; TAKEN_OVER: old claim)
+    # CLAIMED: the new claim. DONE: the final entry. BUSY: the live claim (its owner and
+    # lease end). TAKEN_OVER: the lapsed claim as it stood (its owner is who may have sent).
+    entry: LedgerEntry | None
 
 
 class Ledger(Protocol):
@@ -61,7 +68,11 @@ class Ledger(Protocol):
     async def complete(
         self, key: str, owner: str, state: BatchState, result: dict[str, Any]
     ) -> bool:
-        """Record a final state if `owner` still holds the claim (compare-and-set)."""
+        """Record a final state if `owner` still holds the claim (compare-and-set).
+
+        Also True when `owner` already completed it with the same state (a retried call);
+        the first result stays. Restarts the entry's TTL.
+        """
         ...
 
     async def release(self, key: str, owner: str) -> bool:
@@ -78,4 +89,9 @@ class Ledger(Protocol):
 
 
 class LedgerError(Exception):
-    """The backend failed; callers turn it into `service.errors.LedgerUnavailable`."""
+    """The backend failed; callers turn it into `service.errors.LedgerUnavailable`.
+
+    The outcome of the failed call is unknown (a write may have been applied before the
+    answer was lost); every call is safe to repeat with the same arguments (a repeated
+    `release` answers False: the claim is already gone).
+    """

@@ -110,8 +110,11 @@ class TopicReader:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self._consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-            enable_auto_commit=False, group_id=None,
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
         )
         self.records: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
@@ -135,28 +138,29 @@ class TopicReader:
             self._arrived.set()
 
     async def wait_for(
-        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 60.0
+        self, predicate: Callable[[list[dict[str, Any]]], bool], within: float = 60.0
     ) -> list[dict[str, Any]]:
         """Bounded wait until `predicate(records)` holds; fails the test on timeout."""
+
         async def until() -> None:
             while not predicate(self.records):
                 self._arrived.clear()
                 await self._arrived.wait()
 
-        await asyncio.wait_for(until(), timeout)
+        await asyncio.wait_for(until(), within)
         return self.records
 
 
-def of_type(records: list[dict[str, Any]], kind: str, event_id: str | None = None) -> list[dict[str, Any]]:
+def of_type(
+    records: list[dict[str, Any]], kind: str, event_id: str | None = None
+) -> list[dict[str, Any]]:
     return [
-        r for r in records
+        r
+        for r in records
         if r.get("type") == kind and (event_id is None or r.get("event_id") == event_id)
     ]
 
 
 def final_status(records: list[dict[str, Any]], event_id: str) -> dict[str, Any] | None:
-    finals = [
-        r for r in of_type(records, "status", event_id)
-        if r["status"] not in ("accepted",)
-    ]
+    finals = [r for r in of_type(records, "status", event_id) if r["status"] not in ("accepted",)]
     return finals[-1] if finals else None

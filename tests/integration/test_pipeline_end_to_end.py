@@ -32,7 +32,10 @@ async def test_one_event_is_sent_once_and_its_result_published(
         "metadata": {"order": "ORD123"},
     }
     settings = relay_settings(kafka_bootstrap, sandbox, topics)
-    async with TopicReader(kafka_bootstrap, topics.outbound) as out, running_relay(settings) as relay:
+    async with (
+        TopicReader(kafka_bootstrap, topics.outbound) as out,
+        running_relay(settings) as relay,
+    ):
         await produce(kafka_bootstrap, topics.inbound, [event])
         records = await out.wait_for(lambda rs: final_status(rs, event_id) is not None)
         await relay.stop()

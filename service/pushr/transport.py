@@ -1,0 +1,152 @@
+"""The one shared `httpx.AsyncClient` for Push.R, on the transport the settings name.
+
+`aiohttp` (default): httpx's API on aiohttp's connection handling, several times the
+throughput of httpx's own pool under concurrency (tests/bench/transport_compare.py).
+`httpx`: httpx's own transport, kept as the reference and the fallback.
+
+httpx-aiohttp 0.2 maps aiohttp's errors to httpx's unsafely for us: a server that
+disconnects or resets *after our request was written* comes out as `ConnectTimeout`, which
+reads as "never sent" and would be resent (a duplicate SMS). `MappedAiohttpTransport`
+re-maps by the original aiohttp exception so both transports raise the same httpx
+exceptions for the same event (tests/integration/pushr/test_transport_errors.py):
+
+| aiohttp                                      | httpx                 | outcome    |
+|----------------------------------------------|-----------------------|------------|
+| ConnectionTimeoutError (pool wait + connect) | ConnectTimeout        | retry-safe |
+| ClientConnectorError (refused, DNS, TLS)     | ConnectError          | retry-safe |
+| ClientProxyConnectionError, proxy 4xx/5xx    | ProxyError            | retry-safe |
+| SocketTimeoutError / other ServerTimeoutError| ReadTimeout           | ambiguous  |
+| ServerDisconnectedError                      | RemoteProtocolError   | ambiguous  |
+| ClientPayloadError                           | ReadError             | ambiguous  |
+| ClientOSError, other ClientConnectionError   | ReadError             | ambiguous  |
+
+aiohttp has no write timeout, and its read timeout starts only once the request is written,
+so a stalled upload would hang. The transport bounds the whole exchange up to the response
+head by pool + connect + write + read: aiohttp's own connect and read timeouts fire first in
+their phases, so the bound expires only on a stalled write, raised as `WriteTimeout`
+(ambiguous: part of the request left).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+from service.settings import Settings
+
+# httpx's default. Keep it below Push.R's idle keep-alive timeout: reusing a connection the
+# server is closing at that moment makes a request fail after it was written (ambiguous).
+KEEPALIVE_EXPIRY = 5.0
+
+# Most specific first: the first match wins.
+_AIOHTTP_TO_HTTPX: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+    (aiohttp.ClientProxyConnectionError, httpx.ProxyError),
+    (aiohttp.ClientHttpProxyError, httpx.ProxyError),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),
+    (aiohttp.ServerFingerprintMismatch, httpx.ConnectError),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.ReadError),
+    (aiohttp.ClientConnectionError, httpx.ReadError),
+    (TimeoutError, httpx.ReadTimeout),
+    (OSError, httpx.ReadError),
+)
+
+
+def map_aiohttp_error(exc: BaseException) -> type[httpx.TransportError] | None:
+    for source, target in _AIOHTTP_TO_HTTPX:
+        if isinstance(exc, source):
+            return target
+    return None
+
+
+def _remap(exc: Exception, request: httpx.Request) -> httpx.TransportError | None:
+    """The httpx exception for `exc` (or for the aiohttp error that httpx-aiohttp wrapped
+    in `exc`), its cause set to the aiohttp error; None to re-raise `exc` as it is."""
+    original = exc.__cause__ if isinstance(exc, httpx.TransportError) else exc
+    target = map_aiohttp_error(original) if original is not None else None
+    if original is None or target is None or type(exc) is target:
+        return None
+    remapped = target(str(original) or type(original).__name__, request=request)
+    remapped.__cause__ = original
+    return remapped
+
+
+class _MappedStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, request: httpx.Request) -> None:
+        self._inner = inner
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except Exception as exc:
+            mapped = _remap(exc, self._request)
+            if mapped is None:
+                raise
+            raise mapped from mapped.__cause__
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class MappedAiohttpTransport(AiohttpTransport):
+    """httpx-aiohttp's transport with error mapping that keeps "maybe sent" apart from
+    "never sent", and httpx's pool timeout translated to aiohttp's terms."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeout = request.extensions.get("timeout", {})
+        pool, connect = timeout.get("pool"), timeout.get("connect")
+        if pool is not None and connect is not None:
+            # aiohttp's `connect` covers waiting for a pooled connection *and* opening a
+            # new one; httpx's `pool` covers only the wait. Give aiohttp both.
+            request.extensions = {
+                **request.extensions,
+                "timeout": {**timeout, "pool": pool + connect},
+            }
+        phases = [timeout.get(name) for name in ("pool", "connect", "write", "read")]
+        bound = None if None in phases else sum(phases)
+        try:
+            async with asyncio.timeout(bound):
+                response = await super().handle_async_request(request)
+        except TimeoutError as exc:
+            raise httpx.WriteTimeout("request not written in time", request=request) from exc
+        except Exception as exc:
+            mapped = _remap(exc, request)
+            if mapped is None:
+                raise
+            raise mapped from mapped.__cause__
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _MappedStream(response.stream, request)
+        return response
+
+
+def build_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The process-wide client; the caller owns it (`async with` / `aclose()`)."""
+    timeout = httpx.Timeout(
+        connect=settings.http_connect_timeout,
+        read=settings.http_read_timeout,
+        write=settings.http_write_timeout,
+        pool=settings.http_pool_timeout,
+    )
+    # Keep every connection alive: all traffic goes to one host, so closing idle ones
+    # only to reopen them under load costs handshakes.
+    limits = httpx.Limits(
+        max_connections=settings.http_max_connections,
+        max_keepalive_connections=settings.http_max_connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
+    )
+    transport: httpx.AsyncBaseTransport
+    if settings.http_transport == "aiohttp":
+        transport = MappedAiohttpTransport(limits=limits)
+    else:
+        transport = httpx.AsyncHTTPTransport(limits=limits, retries=0)
+    # trust_env=False: with proxy variables set, httpx would route through transports
+    # of its own making, bypassing the one chosen (and mapped) here.
+    return httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False)

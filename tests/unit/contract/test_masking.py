@@ -1,0 +1,93 @@
+"""No full phone number and no secret leaves the contract."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from service.contract.masking import (
+    MASKED_PATTERN,
+    mask_json,
+    mask_numbers_in_text,
+    mask_phone,
+    redact_secrets,
+    redact_text,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "masked"),
+    [
+        ("233558544343", "23355****343"),
+        ("+233 55 854 4343", "+23355****343"),
+        ("0558544343", "055****343"),
+        ("558544343", "55****343"),
+        ("+447911123456", "+44791****456"),
+        ("12345", "****5"),
+        ("12", "****"),
+        ("", "****"),
+        ("call me", "****"),
+    ],
+)
+def test_mask_phone(raw: str, masked: str) -> None:
+    assert mask_phone(raw) == masked
+    assert re.fullmatch(MASKED_PATTERN, masked)
+
+
+@pytest.mark.parametrize("digits", range(13))
+def test_at_least_four_digits_are_always_hidden(digits: int) -> None:
+    masked = mask_phone("9" * digits)
+    assert masked.count("*") >= 4
+    assert sum(c.isdigit() for c in masked) <= max(0, digits - 4)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call 0558544343 now",
+        "call +233 55 854 4343 now",
+        "call (055) 854-4343 now",
+        "call 00233558544343 now",
+        "call 233558544343",
+    ],
+)
+def test_numbers_in_text_are_masked(text: str) -> None:
+    masked = mask_numbers_in_text(text)
+    assert "8544" not in masked.replace(" ", "").replace("-", "")
+    assert masked.startswith("call ")
+
+
+def test_short_numbers_in_text_are_kept() -> None:
+    assert mask_numbers_in_text("order 4711 costs GHS 150.00") == "order 4711 costs GHS 150.00"
+
+
+def test_redact_secrets_drops_secret_named_keys_at_any_depth() -> None:
+    payload = {
+        "api_key_public": "pub",
+        "api_key_secret": "sec",
+        "API_KEY": "x",
+        "client_secret": "y",
+        "password": "p",
+        "token": "t",
+        "nested": [{"access_token": "a", "keep": 1}],
+        "message": "hello",
+    }
+    assert redact_secrets(payload) == {"nested": [{"keep": 1}], "message": "hello"}
+
+
+def test_mask_json_masks_strings_keys_and_long_integers() -> None:
+    payload = {"recipients": ["0558544343", 233558544343], "0241234567": True, "n": 42}
+    assert mask_json(payload) == {
+        "recipients": ["055****343", "23355****343"],
+        "024****567": True,
+        "n": 42,
+    }
+
+
+def test_redact_text_handles_broken_json() -> None:
+    text = '{"api_key_secret": "s3cr3t", "recipients": ["0558544343"'
+    out = redact_text(text)
+    assert "s3cr3t" not in out
+    assert "0558544343" not in out
+    assert "[REDACTED]" in out
