@@ -10,6 +10,19 @@ COPY service ./service
 # Same pins as development (constraints.txt); only the runtime dependency set.
 RUN /opt/venv/bin/pip install -c constraints.txt .
 
+# Push.R sandbox image (dev overlay, docker-compose): `docker build --target sandbox .`
+# Kept before `runtime` so a plain `docker build .` still builds the production image.
+FROM build AS build-sandbox
+RUN /opt/venv/bin/pip install -c constraints.txt '.[sandbox]'
+
+FROM python:3.11-slim AS sandbox
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+COPY --from=build-sandbox /opt/venv /opt/venv
+USER 10001:10001
+EXPOSE 6700
+ENTRYPOINT ["pushr-relay", "sandbox"]
+CMD ["--host", "0.0.0.0", "--port", "6700"]
+
 FROM python:3.11-slim AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

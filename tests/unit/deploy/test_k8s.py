@@ -1,0 +1,289 @@
+"""The kustomize overlays render, validate against Kubernetes' schemas and are safe to run.
+
+Core kinds are validated (strict: no unknown fields) with `kubernetes-validate`. No JSON
+schema for the CRDs (ServiceMonitor, KEDA ScaledObject) is available offline, so their
+required structure is checked explicitly below (`test_servicemonitor_*`, `test_scaledobject_*`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from service.settings import Settings
+from tests.unit.deploy._common import DEPLOY, SECRET_FIELDS, env_field, setting_env_names
+
+K8S = DEPLOY / "k8s"
+OVERLAYS = ("dev", "prod")
+# The oldest Kubernetes minor we claim to support, and the newest the package knows.
+K8S_VERSIONS = ("1.29", kubernetes_validate.latest_version())
+CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("keda.sh/v1alpha1", "ScaledObject")}
+KUBECTL = shutil.which("kubectl")
+
+pytestmark = pytest.mark.skipif(
+    KUBECTL is None, reason="kubectl not installed: cannot render the kustomize overlays"
+)
+
+Obj = dict[str, Any]
+
+
+@cache
+def render(overlay: str) -> tuple[Obj, ...]:
+    assert KUBECTL is not None
+    out = subprocess.run(
+        [KUBECTL, "kustomize", str(K8S / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return tuple(doc for doc in yaml.safe_load_all(out.stdout) if doc)
+
+
+def objects(overlay: str, kind: str) -> list[Obj]:
+    return [o for o in render(overlay) if o["kind"] == kind]
+
+
+def one(overlay: str, kind: str, name: str = "pushr-relay") -> Obj:
+    found = [o for o in objects(overlay, kind) if o["metadata"]["name"] == name]
+    assert len(found) == 1, f"{overlay}: expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def config(overlay: str) -> dict[str, str]:
+    (cm,) = [o for o in objects(overlay, "ConfigMap") if o["metadata"]["name"].startswith("pushr")]
+    data: dict[str, str] = cm["data"]
+    return data
+
+
+def relay_container(overlay: str) -> Obj:
+    pod = one(overlay, "Deployment")["spec"]["template"]["spec"]
+    (container,) = [c for c in pod["containers"] if c["name"] == "relay"]
+    return container
+
+
+def all_containers(overlay: str) -> Iterator[tuple[str, Obj, Obj]]:
+    for deployment in objects(overlay, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            yield deployment["metadata"]["name"], pod, container
+
+
+def settings_from(overlay: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name in setting_env_names():
+        monkeypatch.delenv(name, raising=False)
+    for key, value in config(overlay).items():
+        monkeypatch.setenv(key, value)
+    return Settings()
+
+
+# --- schemas ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_core_objects_validate_strictly(overlay: str, version: str) -> None:
+    for obj in render(overlay):
+        if (obj["apiVersion"], obj["kind"]) in CRD_KINDS:
+            continue
+        kind_name = f"{obj['kind']}/{obj['metadata']['name']}"
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.path)
+            pytest.fail(f"{overlay} {kind_name} on {version}: {path}: {exc.message}")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_expected_objects(overlay: str) -> None:
+    kinds = {o["kind"] for o in render(overlay)}
+    assert {
+        "Deployment",
+        "ConfigMap",
+        "Service",
+        "ServiceMonitor",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    } <= kinds
+    namespaces = {o["metadata"].get("namespace") for o in render(overlay)}
+    assert len(namespaces) == 1
+    assert None not in namespaces
+
+
+# --- CRDs: structure checked by hand (no offline JSON schema) ------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_servicemonitor_selects_the_metrics_service(overlay: str) -> None:
+    monitor = one(overlay, "ServiceMonitor")
+    spec = monitor["spec"]
+    assert set(spec) <= {"selector", "endpoints", "namespaceSelector", "jobLabel"}
+    selector = spec["selector"]["matchLabels"]
+    services = [
+        s
+        for s in objects(overlay, "Service")
+        if selector.items() <= s["metadata"].get("labels", {}).items()
+    ]
+    assert [s["metadata"]["name"] for s in services] == ["pushr-relay-metrics"]
+    port_names = {p["name"] for p in services[0]["spec"]["ports"]}
+    assert spec["endpoints"], "a ServiceMonitor without endpoints scrapes nothing"
+    for endpoint in spec["endpoints"]:
+        assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "scheme"}
+        assert endpoint["port"] in port_names
+        assert endpoint.get("path", "/metrics") == "/metrics"
+        assert endpoint["interval"].endswith("s")
+
+
+def test_scaledobject_scales_the_relay_on_kafka_lag() -> None:
+    scaled = one("prod", "ScaledObject")
+    spec = scaled["spec"]
+    target = spec["scaleTargetRef"]
+    assert target == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "pushr-relay"}
+    assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    assert spec["fallback"]["replicas"] >= spec["minReplicaCount"]
+    assert spec["triggers"], "a ScaledObject needs at least one trigger"
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "kafka"
+    meta = trigger["metadata"]
+    assert all(isinstance(v, str) for v in meta.values()), "KEDA trigger metadata is strings"
+    settings_env = config("prod")
+    assert meta["consumerGroup"] == settings_env["PUSHR_RELAY_GROUP_ID"]
+    assert meta["topic"] == settings_env["PUSHR_RELAY_IN_TOPIC"]
+    assert meta["bootstrapServers"] == settings_env["PUSHR_RELAY_KAFKA_BOOTSTRAP_SERVERS"]
+    assert int(meta["lagThreshold"]) > 0
+    deployment = one("prod", "Deployment")
+    assert deployment["spec"]["replicas"] == spec["minReplicaCount"]
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_configmap_names_only_real_settings(overlay: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    known = setting_env_names()
+    unknown = sorted(set(config(overlay)) - known)
+    # pydantic-settings ignores unknown PUSHR_RELAY_* variables silently: a typo is lost.
+    assert not unknown, f"not settings of service/settings.py: {unknown}"
+    secrets = sorted(k for k in config(overlay) if env_field(k) in SECRET_FIELDS)
+    assert not secrets, f"secrets belong in the Secret, not the ConfigMap: {secrets}"
+    settings_from(overlay, monkeypatch)  # and every value parses
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_grace_and_probes_match_settings(overlay: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_from(overlay, monkeypatch)
+    pod = one(overlay, "Deployment")["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > settings.shutdown_grace_seconds
+    container = relay_container(overlay)
+    (port,) = container["ports"]
+    assert port["containerPort"] == settings.http_port
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["port"] in (port["name"], port["containerPort"])
+    envs = container["envFrom"]
+    assert any(
+        e.get("configMapRef", {}).get("name", "").startswith("pushr-relay-config") for e in envs
+    )
+    assert {"secretRef": {"name": "pushr-relay-secrets"}} in envs
+
+
+def test_dev_is_one_replica_on_the_memory_ledger_and_the_sandbox(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = settings_from("dev", monkeypatch)
+    assert settings.ledger_backend == "memory"
+    deployment = one("dev", "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"  # never two at once
+    assert not objects("dev", "ScaledObject"), "a memory ledger must not be autoscaled"
+    assert settings.pushr_base_url == "http://pushr-sandbox:6700/api/client"
+    one("dev", "Service", "pushr-sandbox")
+    (secret,) = objects("dev", "Secret")
+    # The example Secret carries the sandbox's published demo keys only.
+    assert set(secret["stringData"].values()) <= {"pk_demo_pushr_relay", "sk_demo_pushr_relay"}
+
+
+def test_prod_is_redis_backed_bigger_and_has_no_secret_in_git(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = settings_from("prod", monkeypatch)
+    assert settings.ledger_backend == "redis"
+    assert settings.redis_url
+    assert settings.pushr_base_url.startswith("https://")
+    assert not objects("prod", "Secret")
+    assert (
+        one("prod", "Deployment")["spec"]["replicas"] > one("dev", "Deployment")["spec"]["replicas"]
+    )
+
+    def memory(overlay: str) -> int:
+        text = relay_container(overlay)["resources"]["requests"]["memory"]
+        assert text.endswith("Mi"), text
+        return int(text.removesuffix("Mi"))
+
+    assert memory("prod") > memory("dev")
+    assert not [o for o in render("prod") if "sandbox" in o["metadata"]["name"]]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pdb_allows_a_drain(overlay: str) -> None:
+    pdb = one(overlay, "PodDisruptionBudget")
+    assert pdb["spec"].get("maxUnavailable", 0) >= 1
+    labels = one(overlay, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+# --- security --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_is_locked_down(overlay: str) -> None:
+    for name, pod, container in all_containers(overlay):
+        where = f"{overlay} {name}/{container['name']}"
+        ctx = container["securityContext"]
+        pod_ctx = pod.get("securityContext", {})
+        assert ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is True, where
+        assert ctx.get("runAsUser", pod_ctx.get("runAsUser")) == 10001, where
+        assert ctx["readOnlyRootFilesystem"] is True, where
+        assert ctx["allowPrivilegeEscalation"] is False, where
+        assert ctx.get("privileged", False) is False, where
+        assert ctx["capabilities"]["drop"] == ["ALL"], where
+        assert not ctx["capabilities"].get("add"), where
+        seccomp = ctx.get("seccompProfile", pod_ctx.get("seccompProfile"))
+        assert seccomp == {"type": "RuntimeDefault"}, where
+        assert pod["automountServiceAccountToken"] is False, where
+        assert not pod.get("hostNetwork"), where
+        assert not pod.get("hostPID"), where
+        # A read-only root needs a writable /tmp.
+        mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        assert "emptyDir" in volumes[mounts["/tmp"]], where
+        resources = container["resources"]
+        assert resources["requests"]["cpu"], where
+        assert resources["requests"]["memory"], where
+        assert resources["limits"]["memory"], where
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policy(overlay: str) -> None:
+    policy = one(overlay, "NetworkPolicy")
+    spec = policy["spec"]
+    assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
+    labels = one(overlay, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert spec["podSelector"]["matchLabels"].items() <= labels.items()
+    (ingress,) = spec["ingress"]
+    assert [p["port"] for p in ingress["ports"]] == ["metrics"]
+    egress_ports = {
+        (p["port"], p.get("protocol", "TCP")) for r in spec["egress"] for p in r["ports"]
+    }
+    assert {(53, "UDP"), (53, "TCP"), (9092, "TCP"), (6379, "TCP"), (443, "TCP")} <= egress_ports
+    if overlay == "dev":
+        assert (6700, "TCP") in egress_ports
