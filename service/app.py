@@ -15,6 +15,7 @@ import signal
 import socket
 import uuid
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
@@ -31,6 +32,7 @@ from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
 from service.pipeline.publish import Publisher, producer_options
+from service.pipeline.status_poller import StatusPolling
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import ClientHooks, PushrClient
 from service.pushr.ratelimit import RateBudget, RateLimiter
@@ -38,6 +40,8 @@ from service.pushr.transport import build_http_client
 from service.settings import Settings
 
 log = get_logger(__name__)
+
+KAFKA_PING_SECONDS = 2.0
 
 
 def owner_id() -> str:
@@ -121,6 +125,18 @@ async def run(
         await producer.start()
         stack.push_async_callback(producer.stop)
 
+        # None unless a JWT is configured; then results are tracked for delivery status
+        polling = StatusPolling.from_settings(
+            settings, metrics=metrics, clock=clock, owner=owner_id()
+        )
+        if polling is not None:
+            stack.push_async_callback(polling.close)
+        publisher = (
+            polling.publisher(producer)
+            if polling is not None
+            else Publisher(producer, settings.out_topic, settings.dlq_topic)
+        )
+
         consumer = AIOKafkaConsumer(
             **settings.kafka_common(),
             group_id=settings.group_id,
@@ -145,7 +161,7 @@ async def run(
             contract=Contract(ContractLimits.from_settings(settings)),
             deliverer=deliverer,
             client=client,
-            publisher=Publisher(producer, settings.out_topic, settings.dlq_topic),
+            publisher=publisher,
             metrics=metrics,
             clock=clock,
             config=HandlerConfig(
@@ -168,8 +184,21 @@ async def run(
         await consumer.start()
         stack.push_async_callback(consumer.stop)
 
+        async def kafka_ping() -> bool:
+            # a metadata round trip: fetching alone cannot tell "no records" from "no broker"
+            try:
+                await asyncio.wait_for(consumer.topics(), KAFKA_PING_SECONDS)
+            except Exception:
+                return False
+            return True
+
+        health.kafka_ping = kafka_ping
+        if polling is not None:
+            polling.start(client, publisher)
+            stack.push_async_callback(polling.stop)
+
         server = await stack.enter_async_context(
-            HealthServer(health, registry, settings.http_host, settings.http_port)
+            HealthServer(health, registry, settings.http_host, settings.http_port, metrics=metrics)
         )
         log.info(
             "relay_started",
@@ -184,6 +213,15 @@ async def run(
     return 0
 
 
+def configured_secrets(settings: Settings) -> list[str]:
+    """Values no log line may contain."""
+    secrets = [settings.pushr_api_key_public, settings.pushr_api_key_secret, settings.pushr_jwt]
+    values = [s.get_secret_value() for s in secrets if s is not None]
+    if settings.redis_url:
+        values.append(urlsplit(settings.redis_url).password or "")
+    return [v for v in values if v]
+
+
 def cli_main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="pushr-relay run",
@@ -192,7 +230,7 @@ def cli_main(argv: Sequence[str]) -> int:
     )
     parser.parse_args(list(argv))
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets=configured_secrets(settings))
     try:
         import uvloop  # noqa: PLC0415 - optional speed-up, absent in minimal installs
     except ImportError:

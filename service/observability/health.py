@@ -1,4 +1,10 @@
-"""The relay's small HTTP server: /metrics, /healthz (alive) and /readyz (ready)."""
+"""The relay's small HTTP server: /metrics, /healthz (alive) and /readyz (ready).
+
+Alive means the main loop progressed within `stall_seconds` (a wedged loop gets restarted);
+ready means the group was joined, Kafka and the ledger answer and Push.R has not rejected
+the credentials (a replica that cannot send should get no traffic, but a restart would not
+fix wrong keys, so that never touches liveness).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from service.clock import Clock
+from service.observability.metrics import Metrics
 
 
 @dataclass
@@ -18,6 +25,8 @@ class Health:
     clock: Clock
     stall_seconds: float
     ledger_ping: Callable[[], Awaitable[bool]] | None = None
+    # fetching succeeding is not proof: aiokafka's getmany returns empty while brokers are down
+    kafka_ping: Callable[[], Awaitable[bool]] | None = None
     assigned: bool = False  # joined the group (an assignment, possibly empty, arrived)
     kafka_ok: bool = False
     credentials_ok: bool = True  # Push.R has not answered 401/403
@@ -29,18 +38,37 @@ class Health:
     def alive(self) -> bool:
         return self.clock.monotonic() - self.last_progress <= self.stall_seconds
 
+    def last_progress_epoch(self) -> float:
+        return self.clock.now() - (self.clock.monotonic() - self.last_progress)
+
     async def readiness(self) -> dict[str, bool]:
         ledger_ok = True if self.ledger_ping is None else await self.ledger_ping()
+        kafka_ok = self.kafka_ok
+        if kafka_ok and self.kafka_ping is not None:
+            kafka_ok = await self.kafka_ping()
         return {
             "group_joined": self.assigned,
-            "kafka": self.kafka_ok,
+            "kafka": kafka_ok,
             "ledger": ledger_ok,
             "pushr_credentials": self.credentials_ok,
         }
 
 
-def build_app(health: Health, registry: CollectorRegistry) -> web.Application:
+def _export(metrics: Metrics | None, checks: dict[str, bool], health: Health) -> None:
+    if metrics is None:
+        return
+    for name, ok in checks.items():
+        metrics.readiness_check.labels(name).set(1 if ok else 0)
+    metrics.ready.set(1 if all(checks.values()) else 0)
+    metrics.last_progress.set(health.last_progress_epoch())
+
+
+def build_app(
+    health: Health, registry: CollectorRegistry, metrics_: Metrics | None = None
+) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
+        # readiness is computed on demand, so a scrape refreshes the gauges that mirror it
+        _export(metrics_, await health.readiness(), health)
         return web.Response(
             body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
@@ -51,6 +79,7 @@ def build_app(health: Health, registry: CollectorRegistry) -> web.Application:
 
     async def readyz(_: web.Request) -> web.Response:
         checks = await health.readiness()
+        _export(metrics_, checks, health)
         ready = all(checks.values())
         return web.json_response({"ready": ready, **checks}, status=200 if ready else 503)
 
@@ -64,8 +93,15 @@ def build_app(health: Health, registry: CollectorRegistry) -> web.Application:
 class HealthServer:
     """Runs the app on host:port; port 0 picks a free one (see `.port`)."""
 
-    def __init__(self, health: Health, registry: CollectorRegistry, host: str, port: int) -> None:
-        self._runner = web.AppRunner(build_app(health, registry), access_log=None)
+    def __init__(
+        self,
+        health: Health,
+        registry: CollectorRegistry,
+        host: str,
+        port: int,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._runner = web.AppRunner(build_app(health, registry, metrics), access_log=None)
         self._host = host
         self._port = port
         self.port = port

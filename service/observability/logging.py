@@ -1,41 +1,91 @@
 """structlog JSON logs, one shape for the relay's own lines and its libraries' lines.
 
-Two processors guard every line: secrets are dropped by key name, and any run of
-digits that looks like a phone number is masked, wherever it appears.
+Every line, structlog's or a stdlib logger's (aiokafka, httpx), goes through the same
+`ProcessorFormatter` chain: context variables (event id, topic, partition, offset, bound
+per record in `service.pipeline.handle`), level, logger, a UTC ISO timestamp, then the
+guards, last before rendering so nothing added later escapes them:
+
+- values under secret-looking keys (api_key*, *secret*, *token*, authorization, jwt,
+  password, cookie) become `[redacted]`, at any depth;
+- the configured secret values themselves (API keys, JWT) are cut out of any text;
+- every phone-number-like run of digits is masked (`23355****343`) by the contract's
+  masker, in strings, in keys, in large integers and in the repr of anything else.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
-from service.contract.masking import is_secret_key, redact_text
+from service.contract.masking import is_secret_key, mask_json, redact_text
+
+REDACTED = "[redacted]"
+# Integers under these keys are positions and counts the relay itself logs; Kafka offsets
+# pass 100,000,000 on busy partitions and would otherwise be masked as if they were numbers.
+COUNTER_KEYS = frozenset(
+    {"offset", "partition", "pushr_message_id", "attempts", "batch_index", "batch_count",
+     "abandoned", "http_status", "status_code", "recipients_count", "pid", "port"}
+)  # fmt: skip
+# Shorter values would mangle ordinary words; real keys and tokens are long.
+MIN_SECRET_CHARS = 6
 
 
-def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
+class Scrubber:
+    """The structlog processor guarding every line (see the module docstring)."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # longest first, so a secret containing another is cut out whole
+        self._secrets = sorted(
+            {s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True
+        )
+
+    def text(self, value: str) -> str:
+        for secret in self._secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
         return redact_text(value)
-    if isinstance(value, Mapping):
-        return {k: "[redacted]" if is_secret_key(str(k)) else _scrub(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v) for v in value]
-    return value
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if value is None or isinstance(value, bool | float):
+            return value
+        if isinstance(value, int):
+            return mask_json(value)  # a number sent as a JSON integer is still a number
+        if isinstance(value, Mapping):
+            return {self.text(str(k)): self.entry(str(k), v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.value(v) for v in value]
+        # the renderer would fall back to repr(), which can hold anything: scrub it here
+        return self.text(repr(value))
+
+    def entry(self, key: str, value: Any) -> Any:
+        if is_secret_key(key):
+            return REDACTED
+        if key in COUNTER_KEYS and type(value) is int:
+            return value
+        return self.value(value)
+
+    def __call__(
+        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key in list(event_dict):
+            event_dict[key] = self.entry(key, event_dict[key])
+        return event_dict
+
+
+_DEFAULT_SCRUBBER = Scrubber()
 
 
 def scrub_event(
-    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Drop secrets by key and mask phone numbers in every value."""
-    for key in list(event_dict):
-        if is_secret_key(key):
-            event_dict[key] = "[redacted]"
-        else:
-            event_dict[key] = _scrub(event_dict[key])
-    return event_dict
+    """Drop secrets by key and mask phone numbers in every value (no configured secrets)."""
+    return _DEFAULT_SCRUBBER(logger, method, event_dict)
 
 
 def _shared_processors() -> list[Any]:
@@ -48,14 +98,17 @@ def _shared_processors() -> list[Any]:
     ]
 
 
-def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
-    """JSON lines on `stream` (stderr by default) for structlog and stdlib loggers alike."""
+def configure_logging(
+    level: str = "INFO", stream: TextIO | None = None, secrets: Iterable[str] = ()
+) -> None:
+    """JSON lines on `stream` (stderr by default) for structlog and stdlib loggers alike;
+    `secrets` are values never to print (the configured keys and token)."""
     renderer = structlog.processors.JSONRenderer()
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared_processors(),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            scrub_event,
+            Scrubber(secrets),
             renderer,
         ],
     )

@@ -43,6 +43,11 @@ STATUSES = (
 CLAIM_STATUSES = ("claimed", "done", "busy", "taken_over")
 BREAKER_STATES = ("closed", "open", "half_open")
 PAUSE_REASONS = ("insufficient_balance", "credentials_rejected", "ledger_unavailable")
+READINESS_CHECKS = ("group_joined", "kafka", "ledger", "pushr_credentials")
+# Delivery-status poller (service/pipeline/status_poller.py)
+POLL_OUTCOMES = ("ok", "error", "unauthorized", "not_leader")
+DELIVERY_STATUSES = ("delivered", "failed", "partial_failed")
+UNTRACK_REASONS = ("final", "expired")
 
 
 class Metrics:
@@ -226,3 +231,68 @@ class Metrics:
             registry=r,
         )
         self.ready = Gauge("ready", "1 when /readyz answers 200.", namespace=ns, registry=r)
+        self.readiness_check = Gauge(
+            "readiness_check",
+            "1 when the readiness check passes, by check (as of the last probe or scrape).",
+            ["check"],
+            namespace=ns,
+            registry=r,
+        )
+        for check in READINESS_CHECKS:
+            self.readiness_check.labels(check)
+
+        # --- delivery-status poller ---
+        self.status_polls = Counter(
+            "status_polls",
+            "Delivery-status poll rounds by outcome.",
+            ["outcome"],
+            namespace=ns,
+            registry=r,
+        )
+        self.status_poll_pages = Counter(
+            "status_poll_pages", "Pages of Push.R's status list read.", namespace=ns, registry=r
+        )
+        self.status_tracked = Gauge(
+            "status_tracked_messages",
+            "Push.R messages whose delivery status is awaited (as the last round saw them).",
+            namespace=ns,
+            registry=r,
+        )
+        self.status_track_errors = Counter(
+            "status_track_errors",
+            "Sent messages that could not be recorded for status polling.",
+            namespace=ns,
+            registry=r,
+        )
+        self.delivery_reports = Counter(
+            "delivery_reports",
+            "Final delivery statuses reported by Push.R and published.",
+            ["status"],
+            namespace=ns,
+            registry=r,
+        )
+        self.status_untracked = Counter(
+            "status_untracked",
+            "Messages no longer polled, by reason.",
+            ["reason"],
+            namespace=ns,
+            registry=r,
+        )
+        self.status_poller_leader = Gauge(
+            "status_poller_leader",
+            "1 while this replica holds the status-poller lease.",
+            namespace=ns,
+            registry=r,
+        )
+        self.status_last_poll = Gauge(
+            "status_last_poll_timestamp_seconds",
+            "When the last successful poll round ended (epoch seconds).",
+            namespace=ns,
+            registry=r,
+        )
+        for poll_outcome in POLL_OUTCOMES:
+            self.status_polls.labels(poll_outcome)
+        for delivery in DELIVERY_STATUSES:
+            self.delivery_reports.labels(delivery)
+        for untrack in UNTRACK_REASONS:
+            self.status_untracked.labels(untrack)

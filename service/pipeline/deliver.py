@@ -94,9 +94,14 @@ class BatchDeliverer:
                 pauses += 1
                 await self._clock.sleep(self._backoff(pauses, floor=self._lease / 10))
                 continue
-            if claim.status is ClaimStatus.TAKEN_OVER and delivery == "at_most_once":
-                self._gate.report(probe)
-                return await self._finish_unknown(batch, owner, None, make_result, "lease_expired")
+            if claim.status is ClaimStatus.TAKEN_OVER:
+                if self._on_unknown:
+                    self._on_unknown(delivery)
+                if delivery == "at_most_once":
+                    self._gate.report(probe)
+                    return await self._finish_unknown(
+                        batch, owner, None, make_result, "lease_expired"
+                    )
 
             try:
                 provider = await self._send_holding_lease(batch, owner, send)
@@ -115,6 +120,8 @@ class BatchDeliverer:
                 return Delivered(result, replayed=False, provider=provider)
             if outcome is Outcome.AMBIGUOUS:
                 self._gate.report(probe, answered=True)
+                if self._on_unknown:
+                    self._on_unknown(delivery)
                 if delivery == "at_most_once":
                     return await self._finish_unknown(
                         batch, owner, provider, make_result, provider.detail or "ambiguous"
@@ -169,8 +176,6 @@ class BatchDeliverer:
         make_result: ResultFn,
         why: str,
     ) -> Delivered:
-        if self._on_unknown:
-            self._on_unknown("at_most_once")
         result = make_result(batch, "unknown", provider, why)
         await self._complete(batch, owner, BatchState.UNKNOWN, result)
         return Delivered(result, replayed=False, provider=provider)

@@ -126,7 +126,7 @@ class RecordHandler:
             *(self._deliver(request, accepted, batch) for batch in batches)
         )
         results = [
-            self._events.replayed(item.result) if item.replayed else item.result
+            self._events.replayed(item.result, accepted) if item.replayed else item.result
             for item in delivered
         ]
         for result in results:
@@ -143,28 +143,31 @@ class RecordHandler:
             return self._events.result(accepted, b, outcome, provider, detail)
 
         async def send(b: Batch) -> ProviderResult:
-            async with self._send_slots:
-                if request.kind == "template":
-                    business = request.business or self._config.default_business
-                    return await self._client.send_custom(
-                        business=business or 0,
-                        sender_id=request.sender_id,
-                        template=request.template or "",
-                        csv_bytes=b.csv_bytes or b"",
-                        scheduled_at=request.scheduled_at,
-                    )
-                return await self._client.send_sms(
-                    message=request.message or "",
-                    recipients=b.recipients,
+            if request.kind == "template":
+                business = request.business or self._config.default_business
+                return await self._client.send_custom(
+                    business=business or 0,
                     sender_id=request.sender_id,
+                    template=request.template or "",
+                    csv_bytes=b.csv_bytes or b"",
                     scheduled_at=request.scheduled_at,
                 )
+            return await self._client.send_sms(
+                message=request.message or "",
+                recipients=b.recipients,
+                sender_id=request.sender_id,
+                scheduled_at=request.scheduled_at,
+            )
 
-        self._metrics.batches_in_flight.inc()
-        try:
-            return await self._deliverer.deliver(batch, request.delivery, send, make_result)
-        finally:
-            self._metrics.batches_in_flight.dec()
+        # The slot is taken before the ledger claim, not inside `send`: a batch queued for a
+        # connection must not hold a claim, or a crash would turn every queued batch (never
+        # sent) into an ambiguous one: `unknown` at most once, a resend at least once.
+        async with self._send_slots:
+            self._metrics.batches_in_flight.inc()
+            try:
+                return await self._deliverer.deliver(batch, request.delivery, send, make_result)
+            finally:
+                self._metrics.batches_in_flight.dec()
 
     def _record_outcomes(
         self, record: Any, delivered: list[Delivered], status: dict[str, Any]

@@ -58,8 +58,18 @@ class EventFactory:
             metadata=request.metadata,
         )
 
-    def replayed(self, stored: dict[str, Any]) -> dict[str, Any]:
-        return replay_result(stored, produced_at=self._clock.now())
+    def replayed(self, stored: dict[str, Any], accepted: Accepted) -> dict[str, Any]:
+        """The stored result, told to the event that met it: an event reusing another's
+        idempotency key must hear of the one send under its own id and metadata, or its
+        producer never learns the outcome (a redelivery of the same event is unchanged)."""
+        request = accepted.request
+        own = {
+            **stored,
+            "event_id": request.event_id,
+            "idempotency_key": request.idempotency_key,
+            "metadata": None if request.metadata is None else dict(request.metadata),
+        }
+        return replay_result(own, produced_at=self._clock.now())
 
     def accepted(self, accepted: Accepted, batch_count: int) -> dict[str, Any]:
         return status_accepted(accepted, at=self._clock.now(), batch_count=batch_count)

@@ -1,30 +1,19 @@
 """Keep provider text safe to log and publish: no phone numbers, no keys.
 
 Push.R's 400 bodies may echo recipients (and a careless server might echo a key), and a
-`detail` travels into logs, result events and metrics. A local stand-in until
-`service.contract.masking.mask_numbers_in_text` exists; both mask the same way
-(`23355****343`), so swapping the import changes nothing visible.
+`detail` travels into logs, result events and metrics. Numbers are masked by the
+contract's masker, so a provider detail reads like every other output (`23355****343`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
-# Seven or more digits, optionally led by `+` and broken by single spaces, dashes, dots or
-# brackets: every way a phone number is written, and long ids too (masking those is harmless).
-_NUMBER = re.compile(r"\+?\d(?:[ \-.()]?\d){6,}")
+from service.contract.masking import mask_numbers_in_text
+
+__all__ = ["mask_numbers_in_text", "safe_detail"]
+
 _MAX_DETAIL = 200
-
-
-def _mask(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group())
-    return f"{digits[: len(digits) - 7]}****{digits[-3:]}"
-
-
-def mask_numbers_in_text(text: str) -> str:
-    """Mask the middle of every phone-number-like run of digits."""
-    return _NUMBER.sub(_mask, text)
 
 
 def safe_detail(text: str, secrets: Iterable[str] = ()) -> str:

@@ -1,5 +1,5 @@
 """Alert rules: promtool checks and unit-tests them; they read only exported metrics and
-every alert has a summary, a description and a runbook that exists in OPERATIONS.md."""
+every alert has a summary, a description and a runbook that exists in README.md."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.unit.deploy._promtool import PROMTOOL
 PROMETHEUS = DEPLOY / "prometheus"
 ALERTS = PROMETHEUS / "alerts.yml"
 ALERT_TESTS = PROMETHEUS / "alerts.test.yml"
-OPERATIONS = DEPLOY / "OPERATIONS.md"
+README = DEPLOY.parent / "README.md"
 REQUIRED = {
     "PushrRelayCredentialsRejected",
     "PushrRelayInsufficientBalance",
@@ -104,10 +104,10 @@ def test_alert_annotations_and_runbook(rule: dict[str, Any]) -> None:
     assert {"summary", "description", "runbook"} <= set(annotations)
     assert rule["labels"]["severity"] in {"critical", "warning"}
     path, _, anchor = annotations["runbook"].partition("#")
-    assert path == "deploy/OPERATIONS.md"
+    assert path == "README.md"
     assert anchor == rule["alert"].lower()
-    headings = re.findall(r"^#+ +`?(\w+)`?\s*$", OPERATIONS.read_text(encoding="utf-8"), re.M)
-    assert rule["alert"] in headings, f"no runbook heading for {rule['alert']} in OPERATIONS.md"
+    headings = re.findall(r"^#+ +`?(\w+)`?\s*$", README.read_text(encoding="utf-8"), re.M)
+    assert rule["alert"] in headings, f"no runbook heading for {rule['alert']} in README.md"
 
 
 def test_prometheus_config_loads_the_rules() -> None:
@@ -118,13 +118,13 @@ def test_prometheus_config_loads_the_rules() -> None:
 
 
 def test_operations_documents_every_metric() -> None:
-    text = OPERATIONS.read_text(encoding="utf-8")
+    text = README.read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| `(pushr_relay_\w+)` \|", text, re.M))
     suffix = {"counter": "_total", "info": "_info"}
     registry = CollectorRegistry()
     Metrics(registry, REJECTION_REASONS)
     exported = {f.name + suffix.get(f.type, "") for f in registry.collect()}
     missing = sorted(exported - documented)
-    assert not missing, f"metrics not in OPERATIONS.md's table: {missing}"
+    assert not missing, f"metrics not in the README table: {missing}"
     stale = sorted(documented - exported)
-    assert not stale, f"OPERATIONS.md documents metrics that do not exist: {stale}"
+    assert not stale, f"README.md documents metrics that do not exist: {stale}"

@@ -120,10 +120,15 @@ async def test_ambiguous_at_most_once_is_unknown_and_not_resent(clock: ManualClo
 
 async def test_ambiguous_at_least_once_resends(clock: ManualClock) -> None:
     ledger = MemoryLedger(clock, 3600)
+    unknown: list[str] = []
     provider = Provider(result(Outcome.AMBIGUOUS), result(Outcome.ACCEPTED, body={"id": 9}))
-    done = await deliverer(ledger, clock).deliver(BATCH, "at_least_once", provider, make_result)
+    done = await deliverer(ledger, clock, on_unknown=unknown.append).deliver(
+        BATCH, "at_least_once", provider, make_result
+    )
     assert done.result["outcome"] == "sent"
     assert provider.calls == 2
+    # counted under its own mode: the metric's `delivery` label must not lie
+    assert unknown == ["at_least_once"]
 
 
 async def test_expired_claim_of_a_dead_owner_follows_the_delivery_mode(clock: ManualClock) -> None:

@@ -115,7 +115,7 @@ def test_detail_has_no_number_and_no_key() -> None:
     ("text", "masked"),
     [
         ("233558544343", "23355****343"),
-        ("to +233 55 854 4343 now", "to 23355****343 now"),
+        ("to +233 55 854 4343 now", "to +23355****343 now"),
         ("0558544343", "055****343"),
         ("order 12345 of 3 items", "order 12345 of 3 items"),
     ],
