@@ -42,6 +42,8 @@ class ConsumerLoop:
         fetch_max_records: int,
         revoke_deadline: float,
         commit_interval: float = 0.5,
+        retry_base: float = 0.5,
+        retry_cap: float = 30.0,
     ) -> None:
         self._consumer = consumer
         self._handle = handle
@@ -52,6 +54,8 @@ class ConsumerLoop:
         self._fetch_max = fetch_max_records
         self._revoke_deadline = revoke_deadline
         self._commit_interval = commit_interval
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
         self.tracker = OffsetTracker()
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = defaultdict(set)
         self._paused: set[TopicPartition] = set()
@@ -98,21 +102,40 @@ class ConsumerLoop:
 
     async def _run_one(self, tp: TopicPartition, record: Any) -> None:
         try:
-            await self._handle(record)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # A handler bug must not stall the partition forever, nor skip the record:
-            # leave it unfinished (not committed) and say so loudly.
-            log.exception(
-                "record_failed", topic=tp.topic, partition=tp.partition, offset=record.offset
-            )
-            return
+            await self._handle_until_done(tp, record)
         finally:
             self._metrics.events_in_flight.dec()
         self.tracker.done(tp, record.offset)
         self._health.progressed()
         self._maybe_resume(tp)
+
+    async def _handle_until_done(self, tp: TopicPartition, record: Any) -> None:
+        """Retry a failed record (a publish the broker refused, a bug) with capped backoff.
+
+        Skipping it would lose the event; leaving it unfinished would hold the partition's
+        commits and an in-flight slot until a restart. Retrying is safe: the ledger turns a
+        batch that was already sent into a re-published result, never a second SMS. Only
+        a revoke or shutdown (cancellation) ends the retries.
+        """
+        failures = 0
+        while True:
+            try:
+                await self._handle(record)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                self._metrics.record_retries.inc()
+                log.exception(
+                    "record_failed",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    offset=record.offset,
+                    attempts=failures,
+                )
+                await asyncio.sleep(min(self._retry_cap, self._retry_base * 2 ** (failures - 1)))
+            else:
+                return
 
     # --- backpressure ----------------------------------------------------------------------
     def _pause(self, tp: TopicPartition) -> None:

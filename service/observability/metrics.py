@@ -224,6 +224,12 @@ class Metrics:
         self.commits = Counter(
             "offset_commits", "Successful offset commits.", namespace=ns, registry=r
         )
+        self.record_retries = Counter(
+            "record_retries",
+            "Records handled again after an unexpected failure (not a provider retry).",
+            namespace=ns,
+            registry=r,
+        )
         self.last_progress = Gauge(
             "last_progress_timestamp_seconds",
             "When the main loop last made progress.",
