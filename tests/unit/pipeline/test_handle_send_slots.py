@@ -28,10 +28,12 @@ from service.settings import Settings
 class BlockingClient:
     def __init__(self) -> None:
         self.started: list[tuple[str, ...]] = []
+        self.first_started = asyncio.Event()
         self.release = asyncio.Event()
 
     async def send_sms(self, *, recipients: tuple[str, ...], **_: Any) -> ProviderResult:
         self.started.append(recipients)
+        self.first_started.set()
         await self.release.wait()
         return ProviderResult(
             outcome=Outcome.ACCEPTED, endpoint="send-sms", status_code=201, body={"id": 1}
@@ -79,8 +81,7 @@ async def test_a_batch_queued_for_a_send_slot_holds_no_claim() -> None:
     first = asyncio.create_task(handler(record(0, "evt-a", "0241000001")))
     second = asyncio.create_task(handler(record(1, "evt-b", "0241000002")))
     async with asyncio.timeout(5):
-        while not client.started:
-            await asyncio.sleep(0.01)
+        await client.first_started.wait()
     await asyncio.sleep(0.05)  # give the second batch every chance to claim
     assert len(client.started) == 1
     claims = [await ledger.get(f"{eid}#0/1") for eid in ("evt-a", "evt-b")]
