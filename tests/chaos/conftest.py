@@ -1,0 +1,58 @@
+"""Chaos fixtures: a session-wide collector that every scenario reports into and that writes
+`reports/chaos.json` and `reports/chaos.md` (short runs: `reports/chaos-short.*`) at the end;
+a private Redis per test (scenarios stop it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.chaos.report import ChaosReport
+from tests.fixtures.redis import RedisServer
+
+_REPORT = ChaosReport()
+
+
+@pytest.fixture(scope="session")
+def chaos_report() -> Iterator[ChaosReport]:
+    yield _REPORT
+    _REPORT.write()
+
+
+@pytest.fixture(autouse=True)
+def _mark_full(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("chaos") is not None:
+        _REPORT.full = True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    rep = outcome.get_result()
+    scenario = getattr(item, "chaos_scenario", None)
+    if rep.failed and scenario:
+        _REPORT.fail(scenario)
+
+
+@pytest.fixture
+def scenario_name(request: pytest.FixtureRequest) -> Any:
+    def name(value: str) -> str:
+        request.node.chaos_scenario = value
+        return value
+
+    return name
+
+
+@pytest.fixture
+def private_redis(redis_executable: str, tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of this test alone: scenarios may stop and restart it (same port)."""
+    server = RedisServer(tmp_path / "redis", executable=redis_executable)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(kill=True)
