@@ -44,7 +44,7 @@ from service.contract.normalise import (
     estimate,
     normalise_recipients,
     parse_timestamp,
-    render,
+    renderer,
     template_variables,
     ucs2_warning,
 )
@@ -316,6 +316,7 @@ class Contract:
         errors: list[FieldError] = []
         seen: set[tuple[tuple[str, str], ...]] = set()
         duplicates = 0
+        render = renderer(template)
         for index, row in enumerate(items):
             contact = row["contact"]
             number, reason = normalise_phone(contact)
@@ -334,7 +335,7 @@ class Contract:
                 )
                 continue
             normalised = {**row, "contact": number}
-            text = render(template, normalised)
+            text = render(normalised)
             problem = check_message(text, f"/rows/{index}")
             if problem is not None:
                 errors.append(

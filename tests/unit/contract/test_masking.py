@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import orjson
 import pytest
 
 from service.contract.masking import (
@@ -91,3 +92,12 @@ def test_redact_text_handles_broken_json() -> None:
     assert "s3cr3t" not in out
     assert "0558544343" not in out
     assert "[REDACTED]" in out
+
+
+def test_mask_json_masks_the_digits_of_small_floats() -> None:
+    # found by the chaos suite's hostile inputs: a float's fraction kept a full number
+    masked = mask_json({"a": 0.0241234567, "b": 1.5, "c": [0.0558544343]})
+    assert masked["b"] == 1.5
+    assert "0241234567" not in str(masked["a"])
+    assert "0558544343" not in str(masked["c"][0])
+    assert re.search(r"\d{9,}", orjson.dumps(masked).decode()) is None
