@@ -36,6 +36,20 @@ class Publisher:
         return await self.send(self.dlq_topic, key, value)
 
 
+# aiokafka keeps one open batch per partition; once it is full, every further send waits
+# until the sender takes it, which with idempotence (one request in flight per partition)
+# is after the previous batch's acks=all round trip.
+# At the default 16 KiB (about 16 outbound records) sends queued behind the broker under
+# load: Kafka produce fell from 16% to 7% of the relay's CPU in the (a) profile with 512 KiB,
+# which stays under the broker's 1 MiB message.max.bytes.
+MAX_BATCH_BYTES = 512 * 1024
+
+
 def producer_options() -> dict[str, Any]:
     """Idempotent, fully acknowledged writes; a short linger batches concurrent events."""
-    return {"acks": "all", "enable_idempotence": True, "linger_ms": 2}
+    return {
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 2,
+        "max_batch_size": MAX_BATCH_BYTES,
+    }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
+import orjson
 import pytest
 
 from service.clock import ManualClock
@@ -52,3 +55,25 @@ async def test_rejects_nonsense_arguments() -> None:
         await ledger.claim("k", "a", 0)
     with pytest.raises(TypeError):
         await ledger.complete("k", "a", BatchState.SENT, {"bad": object()})
+
+
+async def test_a_stored_result_costs_about_its_json_size() -> None:
+    # orjson's bytes keep their whole write buffer (8 KiB for a 1 KiB result); kept for the
+    # TTL, that slack made the relay's memory grow about 8 KB per event.
+    clock = ManualClock()
+    ledger = MemoryLedger(clock, TTL)
+    result = {"event_id": "e", "detail": "x" * 1000}
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for i in range(200):
+            await ledger.claim(f"k{i}", "a", 1.0)
+            await ledger.complete(f"k{i}", "a", BatchState.SENT, result)
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    per_entry = (after - before) / 200
+    assert per_entry < 2 * len(orjson.dumps(result))
+    entry = await ledger.get("k0")
+    assert entry is not None
+    assert entry.result == result

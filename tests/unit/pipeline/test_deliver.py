@@ -207,3 +207,57 @@ async def test_nothing_is_sent_while_the_ledger_is_down(clock: ManualClock) -> N
     assert done.result["outcome"] == "sent"
     assert len(errors) == 3
     assert provider.calls == 1
+
+
+class CountingLedger(MemoryLedger):
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock, 3600)
+        self.renewed: list[str] = []
+
+    async def renew(self, key: str, owner: str, lease_seconds: float) -> bool:
+        self.renewed.append(key)
+        return await super().renew(key, owner, lease_seconds)
+
+
+async def test_one_renewer_keeps_every_slow_send_claimed_and_stops_when_idle(
+    clock: ManualClock,
+) -> None:
+    ledger = CountingLedger(clock)
+    d = deliverer(ledger, clock)
+    renewers: set[Any] = set()
+
+    async def slow(batch: Batch) -> ProviderResult:
+        for _ in range(12):  # 12 x 5 s: twice the 30 s lease
+            renewers.add(d._renewer)
+            await clock.sleep(5)
+        return result(Outcome.ACCEPTED, status_code=201, body={"id": 1})
+
+    other = Batch(key="evt-2#0/1", index=0, count=1, recipients=("233558544344",))
+    done = await asyncio.gather(
+        d.deliver(BATCH, "at_most_once", slow, make_result),
+        d.deliver(other, "at_most_once", slow, make_result),
+    )
+    assert [item.result["outcome"] for item in done] == ["sent", "sent"]
+    for key in (BATCH.key, other.key):
+        entry = await ledger.get(key)
+        assert entry is not None
+        assert entry.state is BatchState.SENT
+        assert ledger.renewed.count(key) >= 2
+    assert len(renewers) == 1
+    assert None not in renewers
+    assert d._renewer is None  # nothing in the air: no task left ticking
+
+
+async def test_owner_ids_differ_per_attempt(clock: ManualClock) -> None:
+    ledger = MemoryLedger(clock, 3600)
+    d = deliverer(ledger, clock)
+    other = Batch(key="evt-2#0/1", index=0, count=1, recipients=("233558544344",))
+    ok = result(Outcome.ACCEPTED, status_code=201, body={"id": 1})
+    await d.deliver(BATCH, "at_most_once", Provider(ok), make_result)
+    await d.deliver(other, "at_most_once", Provider(ok), make_result)
+    first, second = await ledger.get(BATCH.key), await ledger.get(other.key)
+    assert first is not None
+    assert second is not None
+    assert first.owner != second.owner
+    assert first.owner.startswith("me:")
+    assert second.owner.startswith("me:")
