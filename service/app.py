@@ -143,6 +143,8 @@ async def run(
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=settings.fetch_max_records,
+            fetch_max_bytes=settings.fetch_max_bytes,
+            max_partition_fetch_bytes=settings.fetch_max_partition_bytes,
         )
         deliverer = BatchDeliverer(
             ledger=ledger,
@@ -178,6 +180,7 @@ async def run(
             max_in_flight=settings.max_in_flight,
             max_in_flight_per_partition=settings.max_in_flight_per_partition,
             fetch_max_records=settings.fetch_max_records,
+            max_in_flight_bytes=settings.max_in_flight_bytes,
             revoke_deadline=settings.revoke_deadline_seconds,
         )
         consumer.subscribe([settings.in_topic], listener=loop_.listener())

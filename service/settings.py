@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     group_id: str = Field("pushr-relay", description="Kafka consumer group.")
     client_id: str = Field("pushr-relay", description="Kafka client id prefix.")
     fetch_max_records: int = Field(500, ge=1, description="Records per fetch.")
+    fetch_max_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Bytes per fetch response, all partitions."
+    )
+    fetch_max_partition_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Bytes per partition per fetch; a larger record still comes alone.",
+    )
 
     # --- Push.R ----------------------------------------------------------------------------
     pushr_base_url: str = Field(
@@ -62,6 +70,12 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(256, ge=1, description="Events in progress, all partitions.")
     max_in_flight_per_partition: int = Field(
         128, ge=1, description="Events in progress per partition before it is paused."
+    )
+    max_in_flight_bytes: int = Field(
+        2 * 1024 * 1024,
+        ge=1024,
+        description="Payload bytes of events in progress; fetching pauses above it. "
+        "An event larger than this still runs, alone.",
     )
     retry_max_attempts: int = Field(6, ge=1, description="Attempts per request, first included.")
     retry_backoff_base: float = Field(0.2, gt=0, description="First backoff (s), doubled per try.")

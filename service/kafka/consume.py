@@ -3,6 +3,10 @@
 - Each record becomes a task; the offset tracker knows which are unfinished.
 - A partition with too many unfinished records is paused; so are all when the total
   is at its bound. Fetching goes on (heartbeats, rebalances), buffering does not grow.
+- Record counts do not bound memory (a bulk event holds thousands of recipients), so the
+  payload bytes of started records are bounded too: fetched records past that budget wait,
+  undecoded, with every partition paused, until running ones finish. A record larger
+  than the whole budget still runs, alone.
 - Commits go out every `commit_interval` from a task beside the fetch loop (never blocking
   it) and hold only contiguous finished offsets; the commit lock orders them with the
   revoke's and the final commit.
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,6 +47,7 @@ class ConsumerLoop:
         max_in_flight_per_partition: int,
         fetch_max_records: int,
         revoke_deadline: float,
+        max_in_flight_bytes: int | None = None,
         commit_interval: float = 0.5,
         retry_base: float = 0.5,
         retry_cap: float = 30.0,
@@ -63,6 +68,11 @@ class ConsumerLoop:
         self._paused: set[TopicPartition] = set()
         self._last_fetched: dict[TopicPartition, int] = {}
         self._commit_lock = asyncio.Lock()
+        self._max_bytes = max_in_flight_bytes
+        self._bytes_in_flight = 0
+        # Fetched, counted by the tracker (so commits stop before them), not yet started.
+        self._waiting: deque[tuple[TopicPartition, Any]] = deque()
+        self._stopping = False
 
     def listener(self) -> ConsumerRebalanceListener:
         return _Rebalance(self)
@@ -76,7 +86,7 @@ class ConsumerLoop:
         try:
             while not stop.is_set():
                 capacity = self._max_total - self.tracker.total_in_flight()
-                if capacity <= 0:
+                if capacity <= 0 or self._over_budget():
                     self._pause_all()
                 records = await self._consumer.getmany(
                     timeout_ms=100, max_records=max(1, min(self._fetch_max, capacity))
@@ -85,11 +95,16 @@ class ConsumerLoop:
                 self._health.progressed()
                 for tp, batch in records.items():
                     for record in batch:
-                        self._start(tp, record)
+                        self.tracker.add(tp, record.offset)
+                        self._waiting.append((tp, record))
                     self._last_fetched[tp] = batch[-1].offset
                     if self.tracker.in_flight(tp) >= self._max_partition:
                         self._pause(tp)
+                self._start_waiting()
         finally:
+            # Waiting records are never started now: they stay uncommitted and are
+            # redelivered, and the drain below sees every task that will ever run.
+            self._stopping = True
             # Let a commit in the air finish (not cancel it) before the drain and the final
             # commit, which then holds everything that finished.
             fetching_done.set()
@@ -111,8 +126,25 @@ class ConsumerLoop:
                 # the relay looks healthy. The next round tries again.
                 log.exception("commit_round_failed")
 
+    def _start_waiting(self) -> None:
+        """Start waiting records in fetch order while the byte budget allows; one always
+        may when nothing runs, so an oversized record cannot wait for ever."""
+        while self._waiting and not self._stopping:
+            size = _size(self._waiting[0][1])
+            if (
+                self._max_bytes is not None
+                and self._bytes_in_flight > 0
+                and self._bytes_in_flight + size > self._max_bytes
+            ):
+                break
+            tp, record = self._waiting.popleft()
+            self._bytes_in_flight += size
+            self._start(tp, record)
+        if self._waiting:
+            # Fetching on would only pile up more records behind these.
+            self._pause_all()
+
     def _start(self, tp: TopicPartition, record: Any) -> None:
-        self.tracker.add(tp, record.offset)
         self._metrics.events_in_flight.inc()
         task = asyncio.create_task(self._run_one(tp, record))
         self._tasks[tp].add(task)
@@ -123,9 +155,11 @@ class ConsumerLoop:
             await self._handle_until_done(tp, record)
         finally:
             self._metrics.events_in_flight.dec()
+            self._bytes_in_flight -= _size(record)
         self.tracker.done(tp, record.offset)
         self._health.progressed()
-        self._maybe_resume(tp)
+        self._start_waiting()
+        self._maybe_resume()
 
     async def _handle_until_done(self, tp: TopicPartition, record: Any) -> None:
         """Retry a failed record (a publish the broker refused, a bug) with capped backoff.
@@ -156,6 +190,9 @@ class ConsumerLoop:
                 return
 
     # --- backpressure ----------------------------------------------------------------------
+    def _over_budget(self) -> bool:
+        return self._max_bytes is not None and self._bytes_in_flight >= self._max_bytes
+
     def _pause(self, tp: TopicPartition) -> None:
         if tp not in self._paused and tp in self._consumer.assignment():
             self._consumer.pause(tp)
@@ -165,8 +202,10 @@ class ConsumerLoop:
         for tp in self._consumer.assignment():
             self._pause(tp)
 
-    def _maybe_resume(self, tp: TopicPartition) -> None:
-        if not self._paused or self.tracker.total_in_flight() >= self._max_total:
+    def _maybe_resume(self) -> None:
+        if not self._paused or self._waiting or self.tracker.total_in_flight() >= self._max_total:
+            return
+        if self._over_budget():
             return
         for paused in list(self._paused):
             if self.tracker.in_flight(paused) < self._max_partition:
@@ -211,6 +250,8 @@ class ConsumerLoop:
                 await asyncio.gather(*pending, return_exceptions=True)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Not started, so nothing to wait for: the new owner gets them from the last commit.
+        self._waiting = deque(item for item in self._waiting if item[0] not in revoked)
         await self._drain(revoked, self._revoke_deadline)
         with contextlib.suppress(Exception):
             await self.commit()
@@ -219,12 +260,21 @@ class ConsumerLoop:
             self._paused.discard(tp)
             self._tasks.pop(tp, None)
             self._last_fetched.pop(tp, None)
+        # Tasks cancelled at the deadline never reach their own resume: without this the
+        # partitions kept could stay paused behind work that no longer exists.
+        self._start_waiting()
+        self._maybe_resume()
 
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
         self._health.assigned = True
         log.info(
             "partitions_assigned", partitions=sorted(f"{t.topic}/{t.partition}" for t in assigned)
         )
+
+
+def _size(record: Any) -> int:
+    value = getattr(record, "value", None)
+    return len(value) if value else 0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -32,18 +32,45 @@ COUNTER_KEYS = frozenset(
 )  # fmt: skip
 # Shorter values would mangle ordinary words; real keys and tokens are long.
 MIN_SECRET_CHARS = 6
+# In `configure_logging`'s chain, written by its own processors (add_log_level,
+# TimeStamper), which overwrite whatever a caller passed under these keys: a level name and
+# an ISO time, nothing to mask. A Scrubber used elsewhere scrubs them like any other key.
+CONSTRUCTED_KEYS = frozenset({"level", "timestamp"})
+# A line's keys come from code, so few distinct ones; the bound only caps odd callers.
+MAX_CACHED_KEYS = 1024
+# Most values recur line after line (topic, logger, outcome, event name): scrub each once.
+MAX_CACHED_TEXTS = 1024
+MAX_CACHED_CHARS = 64
+# Integers inside these bounds have fewer than 9 digits: no phone number (see mask_json).
+_SMALL_INT = 100_000_000
 
 
 class Scrubber:
     """The structlog processor guarding every line (see the module docstring)."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, secrets: Iterable[str] = (), constructed: frozenset[str] = frozenset()
+    ) -> None:
+        # Keys whose string values the chain before this processor wrote itself.
+        self._constructed = constructed
         # longest first, so a secret containing another is cut out whole
         self._secrets = sorted(
             {s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True
         )
+        self._secret_keys: dict[str, bool] = {}
+        self._texts: dict[str, str] = {}
 
     def text(self, value: str) -> str:
+        if len(value) > MAX_CACHED_CHARS:
+            return self._scrub_text(value)
+        known = self._texts.get(value)
+        if known is None:
+            if len(self._texts) >= MAX_CACHED_TEXTS:
+                self._texts.clear()  # event ids fill it; the values that recur come back
+            known = self._texts[value] = self._scrub_text(value)
+        return known
+
+    def _scrub_text(self, value: str) -> str:
         for secret in self._secrets:
             if secret in value:
                 value = value.replace(secret, REDACTED)
@@ -55,6 +82,8 @@ class Scrubber:
         if value is None or isinstance(value, bool | float):
             return value
         if isinstance(value, int):
+            if -_SMALL_INT < value < _SMALL_INT:
+                return value
             return mask_json(value)  # a number sent as a JSON integer is still a number
         if isinstance(value, Mapping):
             return {self.text(str(k)): self.entry(str(k), v) for k, v in value.items()}
@@ -63,8 +92,16 @@ class Scrubber:
         # the renderer would fall back to repr(), which can hold anything: scrub it here
         return self.text(repr(value))
 
+    def _is_secret_key(self, key: str) -> bool:
+        known = self._secret_keys.get(key)
+        if known is None:
+            known = is_secret_key(key)
+            if len(self._secret_keys) < MAX_CACHED_KEYS:
+                self._secret_keys[key] = known
+        return known
+
     def entry(self, key: str, value: Any) -> Any:
-        if is_secret_key(key):
+        if self._is_secret_key(key):
             return REDACTED
         if key in COUNTER_KEYS and type(value) is int:
             return value
@@ -74,6 +111,8 @@ class Scrubber:
         self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         for key in list(event_dict):
+            if key in self._constructed and type(event_dict[key]) is str:
+                continue
             event_dict[key] = self.entry(key, event_dict[key])
         return event_dict
 
@@ -108,7 +147,7 @@ def configure_logging(
         foreign_pre_chain=_shared_processors(),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            Scrubber(secrets),
+            Scrubber(secrets, constructed=CONSTRUCTED_KEYS),
             renderer,
         ],
     )

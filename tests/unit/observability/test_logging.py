@@ -13,8 +13,11 @@ from typing import Any
 import orjson
 import pytest
 import structlog
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from service.observability.logging import Scrubber, configure_logging, get_logger
+from service.contract.masking import is_secret_key, mask_json, redact_text
+from service.observability.logging import COUNTER_KEYS, Scrubber, configure_logging, get_logger
 
 SECRET = "sk_live_9f8e7d6c5b4a"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJidXNpbmVzcyI6MX0.c2lnbmF0dXJl"
@@ -150,3 +153,54 @@ def test_exceptions_are_scrubbed_too(captured: io.StringIO) -> None:
 def test_short_configured_values_do_not_mangle_words(captured: io.StringIO) -> None:
     get_logger("service.test").info("a short message")
     assert lines(captured)[0]["event"] == "a short message"
+
+
+def reference(value: Any) -> Any:
+    # Scrubber.value as it stood before its caches and shortcuts, with SECRET configured.
+    if isinstance(value, str):
+        return redact_text(value.replace(SECRET, "[redacted]"))
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return mask_json(value)
+    if isinstance(value, dict):
+        return {reference(str(k)): reference_entry(str(k), v) for k, v in value.items()}
+    return [reference(v) for v in value]
+
+
+def reference_entry(key: str, value: Any) -> Any:
+    if is_secret_key(key):
+        return "[redacted]"
+    if key in COUNTER_KEYS and type(value) is int:
+        return value
+    return reference(value)
+
+
+_WARM_SCRUBBER = Scrubber([SECRET])
+
+
+@settings(max_examples=500)
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.text(alphabet=st.sampled_from("0123456789+ -:=ajtwokenpsx"), max_size=30),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.sampled_from(["a", "token", "offset", "jwt", "x9"]), inner)
+        ),
+        max_leaves=8,
+    )
+)
+@example(99_999_999)
+@example(-99_999_999)
+@example(-100_000_000)
+@example(100_000_000)
+@example("jwt=x")
+@example(f"key {SECRET} 233558544343")
+def test_the_scrubbers_caches_and_shortcuts_change_nothing(value: Any) -> None:
+    expected = reference(value)
+    assert Scrubber([SECRET]).value(value) == expected  # caches empty
+    for _ in range(2):  # and filled, by this value and every one before
+        assert _WARM_SCRUBBER.value(value) == expected
