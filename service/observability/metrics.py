@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, get_args
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Info
 
 from service import __version__
+from service.contract.events import EventStatus, ResultOutcome
 
 NAMESPACE = "pushr_relay"
 
@@ -29,19 +30,9 @@ PROVIDER_OUTCOMES = (
     "ambiguous",
     "breaker_open",
 )
-RESULT_OUTCOMES = ("sent", "scheduled", "rejected", "failed", "unknown")
-STATUSES = (
-    "accepted",
-    "rejected",
-    "scheduled",
-    "sent",
-    "partially_sent",
-    "failed",
-    "unknown",
-    "expired",
-    "delivered",
-    "partial_failed",
-)
+# The contract's own literals, so a new outcome or status gets its series up front.
+RESULT_OUTCOMES = get_args(ResultOutcome)
+STATUSES = get_args(EventStatus)
 CLAIM_STATUSES = ("claimed", "done", "busy", "taken_over")
 BREAKER_STATES = ("closed", "open", "half_open")
 PAUSE_REASONS = ("insufficient_balance", "credentials_rejected", "ledger_unavailable")

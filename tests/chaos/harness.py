@@ -31,6 +31,7 @@ from service.kafka.processes import die_with_parent_hook
 from service.pushr.sandbox import RunningSandbox
 from service.pushr.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from tests.fixtures.redis import free_port
+from tests.integration.relay_harness import TopicReader
 
 ROOT = Path(__file__).resolve().parents[2]
 FINAL_STATUSES = frozenset(
@@ -135,42 +136,23 @@ async def uncommitted(bootstrap: str, group: str, topic: str) -> dict[int, int]:
         await admin.close()
 
 
-class Reader:
+class Reader(TopicReader):
     """Reads a topic from the start in the background; records arrival times for recovery."""
 
-    def __init__(self, bootstrap: str, topic: str, *, raw: bool = False) -> None:
-        self._consumer = AIOKafkaConsumer(
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        # room for the largest outbound and dead-letter records a scenario produces
+        super().__init__(
+            bootstrap,
             topic,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            group_id=None,
             max_partition_fetch_bytes=32 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
         )
-        self.raw = raw
-        self.records: list[dict[str, Any]] = []
         self.raw_values: list[bytes] = []
         self.arrivals: list[float] = []
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Reader:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._read())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        await self._consumer.stop()
-
-    async def _read(self) -> None:
-        async for message in self._consumer:
-            self.raw_values.append(message.value)
-            self.records.append(orjson.loads(message.value))
-            self.arrivals.append(time.monotonic())
+    def received(self, message: Any) -> None:
+        self.raw_values.append(message.value)
+        self.arrivals.append(time.monotonic())
 
     def finals(self) -> dict[str, dict[str, Any]]:
         """event id -> its last final status event."""

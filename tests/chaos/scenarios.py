@@ -164,6 +164,35 @@ async def run_scenario(
     return run, result
 
 
+def settle(
+    report: ChaosReport,
+    scenario: str,
+    run: Run,
+    result: Verdict,
+    *,
+    faults_ended: list[float],
+    note: str,
+    lost_extra: int = 0,
+) -> None:
+    """Report one scenario's run, then the checks every fault scenario shares: no secret or
+    full number anywhere, and no event without a final status."""
+    recoveries = [
+        first - at for at in faults_ended if (first := run.out.first_final_after(at)) is not None
+    ]
+    leaked = run.leak_lines(report)
+    report.add(
+        scenario,
+        events=result.events,
+        lost=len(result.lost) + lost_extra,
+        duplicates=result.duplicates,
+        unknown=result.unknown,
+        recovery_s=max(recoveries, default=None),
+        note=note,
+    )
+    assert not leaked, leaked[:3]
+    assert result.lost == [], result.describe()
+
+
 async def claimed_batches(redis_url: str, prefix: str) -> int:
     """Ledger entries still `claimed`: batches whose request may have been in the air."""
     client = aioredis.Redis.from_url(redis_url)
@@ -221,21 +250,15 @@ async def sigkill(
         DELIVERY_DEFAULT=mode,
         HTTP_MAX_CONNECTIONS="16",
     )
-    recoveries = [
-        first - at for at in restarts if (first := run.out.first_final_after(at)) is not None
-    ]
-    leaked = run.leak_lines(report)
-    report.add(
+    settle(
+        report,
         scenario,
-        events=result.events,
-        lost=len(result.lost) + (len(result.missing_sends) if mode == "at_least_once" else 0),
-        duplicates=result.duplicates,
-        unknown=result.unknown,
-        recovery_s=max(recoveries, default=None),
+        run,
+        result,
+        faults_ended=restarts,
         note=f"kills={len(in_flight_at_kills)} claimed_at_kills={in_flight_at_kills}",
+        lost_extra=(len(result.missing_sends) if mode == "at_least_once" else 0),
     )
-    assert not leaked, leaked[:3]
-    assert result.lost == [], result.describe()
     assert set(result.by_status) <= {"sent", "rejected", "expired", "unknown"}, result.describe()
     if mode == "at_most_once":
         assert result.duplicates == 0, result.describe()
@@ -382,23 +405,16 @@ async def provider_faults(
         HTTP_MAX_CONNECTIONS="16",
     )
     requests = sandbox.traffic.seq
-    recoveries = [
-        first - at for at in fault_end if (first := run.out.first_final_after(at)) is not None
-    ]
     lines = run.log_lines()
     opened = breaker_opened(lines)
-    leaked = run.leak_lines(report)
-    report.add(
+    settle(
+        report,
         scenario,
-        events=result.events,
-        lost=len(result.lost),
-        duplicates=result.duplicates,
-        unknown=result.unknown,
-        recovery_s=max(recoveries, default=None),
+        run,
+        result,
+        faults_ended=fault_end,
         note=f"requests={requests} breaker_opened={opened} statuses={result.by_status}",
     )
-    assert not leaked, leaked[:3]
-    assert result.lost == [], result.describe()
     assert result.duplicates == 0, result.describe()
     assert set(result.by_status) <= {"sent", "unknown"}, result.describe()
     if kind in ("5xx bursts", "429 storms"):
@@ -468,21 +484,14 @@ async def broker_kill(
         replication=replication,
         HTTP_MAX_CONNECTIONS="16",
     )
-    recoveries = [
-        first - at for at in restarts if (first := run.out.first_final_after(at)) is not None
-    ]
-    report.add(
+    settle(
+        report,
         scenario,
-        events=result.events,
-        lost=len(result.lost),
-        duplicates=result.duplicates,
-        unknown=result.unknown,
-        recovery_s=max(recoveries, default=None),
+        run,
+        result,
+        faults_ended=restarts,
         note=f"killed nodes {victims}, statuses={result.by_status}",
     )
-    leaked = run.leak_lines(report)
-    assert not leaked, leaked[:3]
-    assert result.lost == [], result.describe()
     assert result.duplicates == 0, result.describe()
     assert result.by_status == {"sent": events}, result.describe()
 
@@ -522,24 +531,17 @@ async def redis_outage(
         body=body,
         HTTP_MAX_CONNECTIONS="16",
     )
-    recoveries = [
-        first - at for at in restarted if (first := run.out.first_final_after(at)) is not None
-    ]
     lines = run.log_lines()
-    report.add(
+    settle(
+        report,
         scenario,
-        events=result.events,
-        lost=len(result.lost),
-        duplicates=result.duplicates,
-        unknown=result.unknown,
-        recovery_s=max(recoveries, default=None),
+        run,
+        result,
+        faults_ended=restarted,
         note=f"provider requests while Redis was down: {window[1] - window[0]}",
     )
-    leaked = run.leak_lines(report)
-    assert not leaked, leaked[:3]
     assert window[1] == window[0], "requests went out while the ledger was down"
     assert any('"ledger_unavailable"' in line for line in lines)
-    assert result.lost == [], result.describe()
     assert result.duplicates == 0, result.describe()
     assert set(result.by_status) <= {"sent", "unknown"}, result.describe()
 
@@ -577,20 +579,13 @@ async def scaling(
         partitions=6,
         HTTP_MAX_CONNECTIONS="8",
     )
-    recoveries = [
-        first - at for at in moments if (first := run.out.first_final_after(at)) is not None
-    ]
-    report.add(
+    settle(
+        report,
         scenario,
-        events=result.events,
-        lost=len(result.lost),
-        duplicates=result.duplicates,
-        unknown=result.unknown,
-        recovery_s=max(recoveries, default=None),
+        run,
+        result,
+        faults_ended=moments,
         note=f"statuses={result.by_status}",
     )
-    leaked = run.leak_lines(report)
-    assert not leaked, leaked[:3]
-    assert result.lost == [], result.describe()
     assert result.duplicates == 0, result.describe()
     assert set(result.by_status) <= {"sent", "unknown"}, result.describe()

@@ -315,13 +315,14 @@ def sms_event(recipients: list[str], **fields: Any) -> dict[str, Any]:
 class TopicReader:
     """Reads a topic from the beginning in the background; waits for what a test expects."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, **consumer_options: Any) -> None:
         self._consumer = AIOKafkaConsumer(
             topic,
             bootstrap_servers=bootstrap,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             group_id=None,
+            **consumer_options,
         )
         self.records: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
@@ -341,8 +342,12 @@ class TopicReader:
 
     async def _read(self) -> None:
         async for message in self._consumer:
+            self.received(message)
             self.records.append(orjson.loads(message.value))
             self._arrived.set()
+
+    def received(self, message: Any) -> None:
+        """A hook for readers that keep more of each message than its decoded value."""
 
     async def wait_for(
         self, predicate: Callable[[list[dict[str, Any]]], bool], within: float = 60.0
