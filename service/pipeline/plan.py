@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from service.contract import SmsRequest
-from service.contract.normalise import render
+from service.contract.normalise import renderer
 
 _VARIABLE = re.compile(r"\{(\w+)\}")
 
@@ -73,6 +73,7 @@ def _template_batch(
     request: SmsRequest, rows: tuple[dict[str, str], ...], index: int, count: int
 ) -> Batch:
     columns = template_columns(request.template or "")
+    render = renderer(request.template or "")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -83,6 +84,6 @@ def _template_batch(
         index=index,
         count=count,
         recipients=tuple(row["contact"] for row in rows),
-        units=sum(units_of(render(request.template or "", row)) for row in rows),
+        units=sum(units_of(render(row)) for row in rows),
         csv_bytes=buffer.getvalue().encode("utf-8"),
     )
