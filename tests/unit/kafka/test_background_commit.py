@@ -9,13 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from aiokafka import TopicPartition
-from prometheus_client import CollectorRegistry
 
-from service.clock import SystemClock
-from service.contract import REJECTION_REASONS
 from service.kafka.consume import ConsumerLoop
-from service.observability.health import Health
-from service.observability.metrics import Metrics
+from tests.unit.kafka.loops import consumer_loop
 
 TP = TopicPartition("in", 0)
 INTERVAL = 0.02
@@ -67,17 +63,7 @@ class FakeConsumer:
 
 
 def loop_over(consumer: FakeConsumer, handle: Any) -> ConsumerLoop:
-    return ConsumerLoop(
-        consumer,  # type: ignore[arg-type]
-        handle,
-        metrics=Metrics(CollectorRegistry(), REJECTION_REASONS),
-        health=Health(clock=SystemClock(), stall_seconds=60),
-        max_in_flight=100,
-        max_in_flight_per_partition=100,
-        fetch_max_records=100,
-        revoke_deadline=1,
-        commit_interval=INTERVAL,
-    )
+    return consumer_loop(consumer, handle, commit_interval=INTERVAL)
 
 
 async def test_background_commits_never_pass_unfinished_work_and_the_last_holds_all() -> None:

@@ -10,13 +10,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from aiokafka import TopicPartition
-from prometheus_client import CollectorRegistry
 
-from service.clock import SystemClock
-from service.contract import REJECTION_REASONS
 from service.kafka.consume import ConsumerLoop
-from service.observability.health import Health
-from service.observability.metrics import Metrics
+from tests.unit.kafka.loops import consumer_loop
 
 TP = TopicPartition("in", 0)
 BUDGET = 1000
@@ -88,18 +84,7 @@ class Gated:
 
 
 def loop_over(consumer: FakeConsumer, handle: Any, budget: int | None = BUDGET) -> ConsumerLoop:
-    return ConsumerLoop(
-        consumer,  # type: ignore[arg-type]
-        handle,
-        metrics=Metrics(CollectorRegistry(), REJECTION_REASONS),
-        health=Health(clock=SystemClock(), stall_seconds=60),
-        max_in_flight=100,
-        max_in_flight_per_partition=100,
-        fetch_max_records=100,
-        revoke_deadline=1,
-        commit_interval=0.01,
-        max_in_flight_bytes=budget,
-    )
+    return consumer_loop(consumer, handle, commit_interval=0.01, max_in_flight_bytes=budget)
 
 
 async def test_over_the_budget_fetching_pauses_records_wait_and_resume_in_order() -> None:

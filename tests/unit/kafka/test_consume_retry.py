@@ -10,25 +10,22 @@ from typing import Any
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from service.clock import SystemClock
-from service.contract import REJECTION_REASONS
 from service.kafka.consume import ConsumerLoop
-from service.observability.health import Health
-from service.observability.metrics import Metrics
+from tests.unit.kafka.loops import consumer_loop
 
 TP = TopicPartition("in", 0)
 
 
 def loop_with(handle: Any, registry: CollectorRegistry) -> ConsumerLoop:
-    return ConsumerLoop(
-        SimpleNamespace(assignment=lambda: {TP}),  # no fetching happens in these tests
+    # no fetching happens in these tests
+    consumer = SimpleNamespace(assignment=lambda: {TP})
+    return consumer_loop(
+        consumer,
         handle,
-        metrics=Metrics(registry, REJECTION_REASONS),
-        health=Health(clock=SystemClock(), stall_seconds=60),
+        registry=registry,
         max_in_flight=10,
         max_in_flight_per_partition=10,
         fetch_max_records=10,
-        revoke_deadline=1,
         retry_base=0.001,
         retry_cap=0.002,
     )
