@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# Production image: runtime dependencies only (no sandbox, no dev tools), non-root.
+# Production image: the relay and its runtime dependencies only, non-root. The local kit
+# (`service/devkit/`: sandbox, local broker, produce, demo) is removed before install.
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -8,11 +9,17 @@ RUN python -m venv /opt/venv
 COPY pyproject.toml constraints.txt README.md ./
 COPY service ./service
 # Same pins as development (constraints.txt); only the runtime dependency set.
-RUN /opt/venv/bin/pip install -c constraints.txt .
+RUN rm -rf service/devkit && /opt/venv/bin/pip install -c constraints.txt .
 
 # Push.R sandbox image (dev overlay, docker-compose): `docker build --target sandbox .`
-# Kept before `runtime` so a plain `docker build .` still builds the production image.
-FROM build AS build-sandbox
+# Its own build from the whole tree; kept before `runtime` so a plain `docker build .`
+# still builds the production image.
+FROM python:3.11-slim AS build-sandbox
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+COPY pyproject.toml constraints.txt README.md ./
+COPY service ./service
 RUN /opt/venv/bin/pip install -c constraints.txt '.[sandbox]'
 
 FROM python:3.11-slim AS sandbox

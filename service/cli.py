@@ -14,10 +14,10 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("service.app", "consume SMS events and send them through Push.R"),
     "validate": ("service.contract.validate_cli", "validate JSON-lines events (stdin or file)"),
-    "sandbox": ("service.pushr.sandbox.cli", "serve the Push.R sandbox"),
-    "kafka": ("service.kafka.local_broker", "start|stop|status a local Apache Kafka broker"),
-    "produce": ("service.kafka.produce_cli", "produce JSON-lines events to a topic"),
-    "demo": ("service.demo", "run broker, sandbox and service with sample events"),
+    "sandbox": ("service.devkit.sandbox.cli", "serve the Push.R sandbox"),
+    "kafka": ("service.devkit.broker.cli", "start|stop|status a local Apache Kafka broker"),
+    "produce": ("service.devkit.produce", "produce JSON-lines events to a topic"),
+    "demo": ("service.devkit.demo", "run broker, sandbox and service with sample events"),
 }
 
 

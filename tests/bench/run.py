@@ -37,9 +37,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from service.devkit.broker.local_broker import LocalKafka
+from service.devkit.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from service.kafka.admin import create_topics
-from service.kafka.local_broker import LocalKafka
-from service.pushr.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from service.settings import Settings
 from tests.bench import report
 from tests.bench.events import Scenario, event, scenarios

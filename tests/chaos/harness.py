@@ -27,9 +27,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from service.contract.phones import normalise_phone
-from service.kafka.processes import die_with_parent_hook
-from service.pushr.sandbox import RunningSandbox
-from service.pushr.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
+from service.devkit.broker.processes import die_with_parent_hook
+from service.devkit.sandbox import RunningSandbox
+from service.devkit.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from tests.fixtures.redis import free_port
 from tests.integration.relay_harness import TopicReader
 

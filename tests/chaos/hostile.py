@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from service.contract import Contract, ContractLimits, Rejection
-from service.pushr.sandbox.accounts import DEMO_SECRET_KEY
+from service.devkit.sandbox.accounts import DEMO_SECRET_KEY
 from service.settings import Settings
 
 _JSON = st.recursive(

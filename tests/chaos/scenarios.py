@@ -13,8 +13,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from service.kafka.local_broker import LocalKafka
-from service.pushr.sandbox import RunningSandbox
+from service.devkit.broker.local_broker import LocalKafka
+from service.devkit.sandbox import RunningSandbox
 from tests.chaos.harness import (
     SECRETS,
     InputEvent,

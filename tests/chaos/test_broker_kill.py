@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.kafka.local_broker import LocalKafka
-from service.pushr.sandbox import RunningSandbox
+from service.devkit.broker.local_broker import LocalKafka
+from service.devkit.sandbox import RunningSandbox
 from tests.chaos.harness import env_int
 from tests.chaos.report import ChaosReport
 from tests.chaos.scenarios import broker_kill

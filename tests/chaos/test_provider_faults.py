@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.pushr.sandbox import RunningSandbox
+from service.devkit.sandbox import RunningSandbox
 from tests.chaos.harness import env_int
 from tests.chaos.report import ChaosReport
 from tests.chaos.scenarios import FAULT_KINDS, provider_faults

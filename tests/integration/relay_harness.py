@@ -24,9 +24,9 @@ from prometheus_client import CollectorRegistry
 
 from service.app import run
 from service.contract.phones import normalise_phone
-from service.kafka.processes import die_with_parent_hook
-from service.pushr.sandbox import RunningSandbox
-from service.pushr.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
+from service.devkit.broker.processes import die_with_parent_hook
+from service.devkit.sandbox import RunningSandbox
+from service.devkit.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from service.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

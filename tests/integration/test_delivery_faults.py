@@ -12,8 +12,8 @@ import itertools
 import httpx
 import pytest
 
-from service.pushr.sandbox import SMALL_BUSINESS_ID, SMALL_PUBLIC_KEY, SMALL_SECRET_KEY
-from service.pushr.sandbox.traffic import RequestRecord
+from service.devkit.sandbox import SMALL_BUSINESS_ID, SMALL_PUBLIC_KEY, SMALL_SECRET_KEY
+from service.devkit.sandbox.traffic import RequestRecord
 from tests.integration.relay_harness import (
     TopicReader,
     all_final,

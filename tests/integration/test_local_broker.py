@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from service.devkit.broker.local_broker import LocalKafka
 from service.kafka.admin import create_topics
-from service.kafka.local_broker import LocalKafka
 from tests.fixtures.kafka import TopicFactory
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from service.pushr.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
+from service.devkit.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from tests.integration.relay_harness import (
     TopicReader,
     eventually,

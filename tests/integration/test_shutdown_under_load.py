@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from service.pushr.sandbox import SMALL_BUSINESS_ID, SMALL_PUBLIC_KEY, SMALL_SECRET_KEY
+from service.devkit.sandbox import SMALL_BUSINESS_ID, SMALL_PUBLIC_KEY, SMALL_SECRET_KEY
 from tests.integration.relay_harness import (
     TopicReader,
     all_final,

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from service.pushr.sandbox import RunningSandbox
+from service.devkit.sandbox import RunningSandbox
 
 Body = Callable[..., dict[str, Any]]
 ROOT = Path(__file__).resolve().parents[3]

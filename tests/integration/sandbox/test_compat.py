@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 
-from service.pushr.sandbox import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY, RunningSandbox
+from service.devkit.sandbox import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY, RunningSandbox
 
 PYTHON_EXAMPLE = """\
 import requests

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.pushr.sandbox import (
+from service.devkit.sandbox import (
     DEMO_PUBLIC_KEY,
     DEMO_SECRET_KEY,
     SMALL_PUBLIC_KEY,

@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from service.pushr.sandbox import RunningSandbox
+from service.devkit.sandbox import RunningSandbox
 
 Body = Callable[..., dict[str, Any]]
 

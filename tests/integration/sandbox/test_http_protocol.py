@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 
-from service.pushr.sandbox import RunningSandbox, responses
-from service.pushr.sandbox.wire import MAX_BODY
+from service.devkit.sandbox import RunningSandbox, responses
+from service.devkit.sandbox.wire import MAX_BODY
 
 Body = Callable[..., dict[str, Any]]
 

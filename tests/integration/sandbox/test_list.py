@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from service.clock import ManualClock
-from service.pushr.sandbox import DEMO_JWT, LifecycleConfig, RunningSandbox, SandboxConfig
-from service.pushr.sandbox.jwt import encode
+from service.devkit.sandbox import DEMO_JWT, LifecycleConfig, RunningSandbox, SandboxConfig
+from service.devkit.sandbox.jwt import encode
 
 Body = Callable[..., dict[str, Any]]
 Factory = Callable[..., RunningSandbox]

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.pushr.sandbox import SMALL_PUBLIC_KEY, SMALL_SECRET_KEY, RunningSandbox
+from service.devkit.sandbox import SMALL_PUBLIC_KEY, SMALL_SECRET_KEY, RunningSandbox
 
 Body = Callable[..., dict[str, Any]]
 CREATED = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"

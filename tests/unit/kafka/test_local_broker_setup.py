@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from service.kafka import jars
-from service.kafka.broker_config import (
+from service.devkit.broker import jars
+from service.devkit.broker.config import (
     CLUSTER_FILE,
     NodePorts,
     new_cluster_id,
     plan_cluster,
     server_properties,
 )
-from service.kafka.processes import pid_alive
+from service.devkit.broker.processes import pid_alive
 
 
 def _props(text: str) -> dict[str, str]:

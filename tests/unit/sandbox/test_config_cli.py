@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from service.pushr.sandbox import cli
-from service.pushr.sandbox.accounts import AccountStore, merge_businesses
-from service.pushr.sandbox.config import SandboxConfig
+from service.devkit.sandbox import cli
+from service.devkit.sandbox.accounts import AccountStore, merge_businesses
+from service.devkit.sandbox.config import SandboxConfig
 
 
 def test_config_file_with_flags_on_top(tmp_path: Path) -> None:

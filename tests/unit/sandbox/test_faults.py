@@ -4,8 +4,8 @@ from collections import Counter
 import pytest
 
 from service.clock import ManualClock
-from service.pushr.sandbox.fault_engine import Decision, FaultEngine
-from service.pushr.sandbox.faults import FaultConfig, Latency
+from service.devkit.sandbox.fault_engine import Decision, FaultEngine
+from service.devkit.sandbox.faults import FaultConfig, Latency
 
 
 def engine(raw: dict[str, object], seed: int = 7) -> tuple[FaultEngine, ManualClock]:

@@ -3,7 +3,7 @@ import base64
 import orjson
 import pytest
 
-from service.pushr.sandbox import jwt
+from service.devkit.sandbox import jwt
 
 
 def test_issue_and_decode_round_trip() -> None:

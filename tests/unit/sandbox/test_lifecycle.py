@@ -3,7 +3,7 @@ from collections import Counter
 
 import pytest
 
-from service.pushr.sandbox.lifecycle import LifecycleConfig, Message, MessageStore
+from service.devkit.sandbox.lifecycle import LifecycleConfig, Message, MessageStore
 
 
 def message(

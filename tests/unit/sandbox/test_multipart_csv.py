@@ -1,4 +1,4 @@
-from service.pushr.sandbox.custom import parse_multipart, read_csv
+from service.devkit.sandbox.custom import parse_multipart, read_csv
 
 CT = b"multipart/form-data; boundary=XyZ"
 

@@ -1,4 +1,4 @@
-from service.pushr.sandbox.traffic import DuplicateSend, Traffic
+from service.devkit.sandbox.traffic import DuplicateSend, Traffic
 
 
 def test_counts_sends_and_finds_duplicates() -> None:

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.pushr.sandbox import validation as v
-from service.pushr.sandbox.accounts import money, to_micro
+from service.devkit.sandbox import validation as v
+from service.devkit.sandbox.accounts import money, to_micro
 
 
 @pytest.mark.parametrize(

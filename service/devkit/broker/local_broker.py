@@ -3,7 +3,8 @@
     with LocalKafka(nodes=1) as kafka:
         use(kafka.bootstrap_servers)          # "127.0.0.1:P"
 
-`pushr-relay kafka start|stop|status` runs the same cluster detached (see `broker_cli`).
+`pushr-relay kafka start|stop|status` runs the same cluster detached
+(see `service.devkit.broker.cli`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from service.kafka.admin import wait_for_cluster
-from service.kafka.broker_config import (
+from service.devkit.broker.config import (
     HOST,
     LOG4J2_PROPERTIES,
     NodePorts,
@@ -29,10 +29,11 @@ from service.kafka.broker_config import (
     port_answers,
     server_properties,
 )
-from service.kafka.jars import KafkaSetupError, ensure_jars, find_java, kafka_version
-from service.kafka.processes import JavaProcess, java_command, run_tools, spawn, terminate
+from service.devkit.broker.jars import KafkaSetupError, ensure_jars, find_java, kafka_version
+from service.devkit.broker.processes import JavaProcess, java_command, run_tools, spawn, terminate
+from service.kafka.admin import wait_for_cluster
 
-__all__ = ["KafkaSetupError", "LocalKafka", "cli_main"]
+__all__ = ["KafkaSetupError", "LocalKafka"]
 
 _T = TypeVar("_T")
 
@@ -305,11 +306,3 @@ def _run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
     """Run a coroutine to completion from sync code, even inside a running event loop."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-kafka") as pool:
         return pool.submit(asyncio.run, coro).result()
-
-
-def cli_main(argv: list[str]) -> int:
-    """`pushr-relay kafka start|stop|status [--nodes 1|3] [--dir DIR]`."""
-    # broker_cli imports this module; importing it here avoids the cycle
-    from service.kafka.broker_cli import main  # noqa: PLC0415
-
-    return main(argv)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, NamedTuple
 
-from service.pushr.sandbox.validation import normalise_phone
+from service.devkit.sandbox.validation import normalise_phone
 
 ACCEPTED = "accepted"
 

@@ -12,11 +12,11 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
-from service.pushr.sandbox import responses
-from service.pushr.sandbox import validation as v
-from service.pushr.sandbox.api import pick_sender, rejected, schedule, unsupported_media
-from service.pushr.sandbox.state import Handled, SandboxState
-from service.pushr.sandbox.wire import Request
+from service.devkit.sandbox import responses
+from service.devkit.sandbox import validation as v
+from service.devkit.sandbox.api import pick_sender, rejected, schedule, unsupported_media
+from service.devkit.sandbox.state import Handled, SandboxState
+from service.devkit.sandbox.wire import Request
 
 MAX_ROW_ERRORS = 10
 _BOUNDARY = re.compile(rb'boundary="?([^";]+)"?', re.IGNORECASE)

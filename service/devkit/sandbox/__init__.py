@@ -17,7 +17,7 @@ JWT for the list endpoint: `POST /_sandbox/token {"business": 1}` -> `{"access":
 From a shell: `pushr-relay sandbox --port 0` prints `SANDBOX_URL=...` first.
 """
 
-from service.pushr.sandbox.accounts import (
+from service.devkit.sandbox.accounts import (
     DEMO_BUSINESS_ID,
     DEMO_PUBLIC_KEY,
     DEMO_SECRET_KEY,
@@ -25,12 +25,12 @@ from service.pushr.sandbox.accounts import (
     SMALL_PUBLIC_KEY,
     SMALL_SECRET_KEY,
 )
-from service.pushr.sandbox.config import SandboxConfig
-from service.pushr.sandbox.faults import FaultConfig
-from service.pushr.sandbox.jwt import DEMO_JWT
-from service.pushr.sandbox.lifecycle import LifecycleConfig
-from service.pushr.sandbox.runner import RunningSandbox
-from service.pushr.sandbox.server import SandboxServer
+from service.devkit.sandbox.config import SandboxConfig
+from service.devkit.sandbox.faults import FaultConfig
+from service.devkit.sandbox.jwt import DEMO_JWT
+from service.devkit.sandbox.lifecycle import LifecycleConfig
+from service.devkit.sandbox.runner import RunningSandbox
+from service.devkit.sandbox.server import SandboxServer
 
 __all__ = [
     "DEMO_BUSINESS_ID",

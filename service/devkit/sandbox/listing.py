@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode
 
-from service.pushr.sandbox import responses
-from service.pushr.sandbox import validation as v
-from service.pushr.sandbox.api import rejected
-from service.pushr.sandbox.state import Handled, SandboxState
-from service.pushr.sandbox.wire import Request
+from service.devkit.sandbox import responses
+from service.devkit.sandbox import validation as v
+from service.devkit.sandbox.api import rejected
+from service.devkit.sandbox.state import Handled, SandboxState
+from service.devkit.sandbox.wire import Request
 
 MAX_PAGE_SIZE = 100
 _WWW_AUTH = b'WWW-Authenticate: Bearer realm="api"\r\n'

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from service.pushr.sandbox.connection import Connection
-from service.pushr.sandbox.wire import Dispatch, Sleep
+from service.devkit.sandbox.connection import Connection
+from service.devkit.sandbox.wire import Dispatch, Sleep
 
 
 class HttpServer:

@@ -7,10 +7,10 @@ import time
 from typing import Any, NamedTuple
 
 from service.clock import Clock
-from service.pushr.sandbox import jwt
-from service.pushr.sandbox.accounts import AccountStore, Business, money
-from service.pushr.sandbox.lifecycle import LifecycleConfig, Message, MessageStore
-from service.pushr.sandbox.traffic import Traffic
+from service.devkit.sandbox import jwt
+from service.devkit.sandbox.accounts import AccountStore, Business, money
+from service.devkit.sandbox.lifecycle import LifecycleConfig, Message, MessageStore
+from service.devkit.sandbox.traffic import Traffic
 
 
 class Handled(NamedTuple):

@@ -23,11 +23,11 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from service.pushr.sandbox import responses
-from service.pushr.sandbox.wire import Request
+from service.devkit.sandbox import responses
+from service.devkit.sandbox.wire import Request
 
 if TYPE_CHECKING:
-    from service.pushr.sandbox.server import SandboxServer
+    from service.devkit.sandbox.server import SandboxServer
 
 # An admin-requested outage starts a moment later, so its own answer gets out first.
 ADMIN_OUTAGE_GRACE_S = 0.05

@@ -36,7 +36,7 @@ def repo_root() -> Path:
         if not (root / POM_RELATIVE).is_file():
             raise KafkaSetupError(f"{ENV_HOME}={env} has no {POM_RELATIVE}")
         return root
-    candidate = Path(__file__).resolve().parents[2]
+    candidate = Path(__file__).resolve().parents[3]
     if (candidate / POM_RELATIVE).is_file():
         return candidate
     # an installed (non-editable) package carries no deploy/ folder

@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from service.pushr.sandbox import responses
-from service.pushr.sandbox import validation as v
-from service.pushr.sandbox.state import Handled, SandboxState
-from service.pushr.sandbox.wire import Request
+from service.devkit.sandbox import responses
+from service.devkit.sandbox import validation as v
+from service.devkit.sandbox.state import Handled, SandboxState
+from service.devkit.sandbox.wire import Request
 
 _ACCEPTED = "accepted"
 

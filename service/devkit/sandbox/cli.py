@@ -16,11 +16,11 @@ import signal
 import sys
 from typing import Any
 
-from service.pushr.sandbox.config import SandboxConfig
-from service.pushr.sandbox.faults import FaultConfig
-from service.pushr.sandbox.lifecycle import LifecycleConfig
-from service.pushr.sandbox.runner import new_event_loop
-from service.pushr.sandbox.server import SandboxServer
+from service.devkit.sandbox.config import SandboxConfig
+from service.devkit.sandbox.faults import FaultConfig
+from service.devkit.sandbox.lifecycle import LifecycleConfig
+from service.devkit.sandbox.runner import new_event_loop
+from service.devkit.sandbox.server import SandboxServer
 
 
 def _pair(text: str) -> tuple[str, float]:

@@ -13,15 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from service.kafka.jars import KafkaSetupError, kafka_version, repo_root
-from service.kafka.local_broker import LocalKafka
-from service.kafka.processes import JavaProcess, java_pids_under, pid_alive, terminate
+from service.devkit.broker.jars import KafkaSetupError, kafka_version, repo_root
+from service.devkit.broker.local_broker import LocalKafka
+from service.devkit.broker.processes import JavaProcess, java_pids_under, pid_alive, terminate
 
 STATE_FILE = "state.json"
 EXIT_STOPPED = 3
 
 
-def main(argv: list[str]) -> int:
+def cli_main(argv: list[str]) -> int:
+    """`pushr-relay kafka start|stop|status [--nodes 1|3] [--dir DIR]`."""
     args = _parser().parse_args(argv)
     try:
         directory = (args.dir or repo_root() / ".local" / "kafka" / "run").expanduser().resolve()

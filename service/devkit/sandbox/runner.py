@@ -22,12 +22,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from service.clock import Clock
-from service.pushr.sandbox.config import SandboxConfig
-from service.pushr.sandbox.faults import FaultConfig
-from service.pushr.sandbox.lifecycle import LifecycleConfig
-from service.pushr.sandbox.server import SandboxServer
-from service.pushr.sandbox.state import SandboxState
-from service.pushr.sandbox.traffic import Traffic
+from service.devkit.sandbox.config import SandboxConfig
+from service.devkit.sandbox.faults import FaultConfig
+from service.devkit.sandbox.lifecycle import LifecycleConfig
+from service.devkit.sandbox.server import SandboxServer
+from service.devkit.sandbox.state import SandboxState
+from service.devkit.sandbox.traffic import Traffic
 
 T = TypeVar("T")
 CALL_TIMEOUT_S = 10.0

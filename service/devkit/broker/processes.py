@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.kafka.jars import KafkaSetupError
+from service.devkit.broker.jars import KafkaSetupError
 
 _PR_SET_PDEATHSIG = 1
 _POLL_S = 0.1

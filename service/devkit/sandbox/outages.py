@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from service.pushr.sandbox.faults import Outage
-from service.pushr.sandbox.http_server import HttpServer
+from service.devkit.sandbox.faults import Outage
+from service.devkit.sandbox.http_server import HttpServer
 
 log = logging.getLogger("pushr.sandbox")
 

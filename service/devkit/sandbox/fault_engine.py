@@ -7,7 +7,7 @@ import random
 from typing import NamedTuple
 
 from service.clock import Clock
-from service.pushr.sandbox.faults import FaultConfig
+from service.devkit.sandbox.faults import FaultConfig
 
 
 class Decision(NamedTuple):

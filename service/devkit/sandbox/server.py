@@ -18,17 +18,17 @@ from decimal import Decimal
 from typing import Any
 
 from service.clock import Clock, SystemClock
-from service.pushr.sandbox import admin, api, custom, listing, responses
-from service.pushr.sandbox.accounts import AccountStore, merge_businesses
-from service.pushr.sandbox.config import SandboxConfig
-from service.pushr.sandbox.fault_engine import FaultEngine
-from service.pushr.sandbox.faults import FaultConfig
-from service.pushr.sandbox.http_server import HttpServer
-from service.pushr.sandbox.lifecycle import LifecycleConfig
-from service.pushr.sandbox.outages import Outages
-from service.pushr.sandbox.state import Handled, SandboxState
-from service.pushr.sandbox.traffic import Traffic
-from service.pushr.sandbox.wire import Deferred, Request
+from service.devkit.sandbox import admin, api, custom, listing, responses
+from service.devkit.sandbox.accounts import AccountStore, merge_businesses
+from service.devkit.sandbox.config import SandboxConfig
+from service.devkit.sandbox.fault_engine import FaultEngine
+from service.devkit.sandbox.faults import FaultConfig
+from service.devkit.sandbox.http_server import HttpServer
+from service.devkit.sandbox.lifecycle import LifecycleConfig
+from service.devkit.sandbox.outages import Outages
+from service.devkit.sandbox.state import Handled, SandboxState
+from service.devkit.sandbox.traffic import Traffic
+from service.devkit.sandbox.wire import Deferred, Request
 
 log = logging.getLogger("pushr.sandbox")
 

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from service.pushr.sandbox import responses
-from service.pushr.sandbox.wire import MAX_BODY, Deferred, Request, closing
+from service.devkit.sandbox import responses
+from service.devkit.sandbox.wire import MAX_BODY, Deferred, Request, closing
 
 if TYPE_CHECKING:
-    from service.pushr.sandbox.http_server import HttpServer
+    from service.devkit.sandbox.http_server import HttpServer
 
 
 RESET_FLUSH_S = 0.02  # let the partial answer reach the peer before the RST overtakes it

@@ -28,11 +28,11 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from service.devkit.broker.local_broker import LocalKafka
+from service.devkit.broker.processes import die_with_parent_hook
+from service.devkit.sandbox import RunningSandbox, SandboxConfig
+from service.devkit.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from service.kafka.admin import create_topics
-from service.kafka.local_broker import LocalKafka
-from service.kafka.processes import die_with_parent_hook
-from service.pushr.sandbox import RunningSandbox, SandboxConfig
-from service.pushr.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 
 BOLD, DIM, GREEN, RED, YELLOW, RESET = (
     "\033[1m",

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service.pushr.sandbox import jwt
-from service.pushr.sandbox.faults import FaultConfig
-from service.pushr.sandbox.lifecycle import LifecycleConfig
+from service.devkit.sandbox import jwt
+from service.devkit.sandbox.faults import FaultConfig
+from service.devkit.sandbox.lifecycle import LifecycleConfig
 
 
 @dataclass(slots=True)
