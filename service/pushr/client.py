@@ -24,8 +24,8 @@ import orjson
 import structlog
 
 from service import __version__
+from service.backoff import Backoff
 from service.clock import Clock
-from service.pushr.backoff import Backoff
 from service.pushr.breaker import BreakerSet, Verdict
 from service.pushr.classify import Classification, classify_exception, classify_response
 from service.pushr.outcomes import Outcome, ProviderResult

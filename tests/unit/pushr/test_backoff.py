@@ -5,7 +5,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.pushr.backoff import Backoff
+from service.backoff import Backoff
 
 
 @given(retry=st.integers(0, 200), seed=st.integers(0, 2**32))
