@@ -1,7 +1,9 @@
 """Composition root: builds everything from one Settings object and owns every lifetime.
 
-`pushr-relay run` ends here. SIGTERM/SIGINT stop fetching; in-flight work drains within
-`shutdown_grace_seconds`; offsets are committed; clients close in reverse order.
+`pushr-relay run` ends here. The `build_*` functions (`service.builders`) make the parts and
+start nothing; `run` opens what has a lifetime (clients, producer, consumer, background tasks,
+the HTTP server) in one `AsyncExitStack`, so they close in reverse order. SIGTERM/SIGINT stop
+fetching; in-flight work drains within `shutdown_grace_seconds`; offsets are committed.
 """
 
 from __future__ import annotations
@@ -14,39 +16,71 @@ import random
 import signal
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
+from service.builders import (
+    Core,
+    build_consumer,
+    build_consumer_loop,
+    build_handler,
+    build_pushr_client,
+    build_status_poller,
+    build_status_store,
+    kafka_ping,
+    status_polling_enabled,
+)
 from service.clock import Clock, SystemClock
-from service.contract import REJECTION_REASONS, Contract, ContractLimits
-from service.kafka.consume import ConsumerLoop
+from service.contract import REJECTION_REASONS
 from service.ledger.factory import open_ledger, redis_client
-from service.ledger.redis_rate import RedisRateLimiter
 from service.observability.health import Health, HealthServer
 from service.observability.logging import configure_logging, get_logger
 from service.observability.metrics import Metrics
-from service.pipeline.deliver import BatchDeliverer
-from service.pipeline.gate import SendGate
-from service.pipeline.handle import HandlerConfig, RecordHandler
 from service.pipeline.publish import Publisher, producer_options
-from service.pipeline.status_poller import StatusPolling
-from service.pushr.breaker import BreakerSet
-from service.pushr.client import ClientHooks, PushrClient
-from service.pushr.ratelimit import RateBudget, RateLimiter
 from service.pushr.transport import build_http_client
 from service.settings import Settings
+from service.status.tracking import TrackingPublisher
 
 log = get_logger(__name__)
-
-KAFKA_PING_SECONDS = 2.0
 
 
 def owner_id() -> str:
     """Unique per process incarnation: a restarted pod must not inherit its old claims."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def closing_redis(
+    stack: contextlib.AsyncExitStack, settings: Settings, name: str, *, needed: bool
+) -> aioredis.Redis | None:
+    """A Redis client closed with the stack, when `needed` and Redis is configured."""
+    if not (needed and settings.redis_url):
+        return None
+    client = redis_client(settings.redis_url, client_name=f"{settings.client_id}-{name}")
+    stack.push_async_callback(client.aclose)
+    return client
+
+
+def start_background(
+    stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None], name: str
+) -> None:
+    """Run `work` until the stack closes; a crash in it never fails a clean shutdown."""
+    task = asyncio.create_task(work, name=name)
+
+    async def stop() -> None:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("background_task_crashed", task=name)
+
+    stack.push_async_callback(stop)
 
 
 async def run(
@@ -57,14 +91,13 @@ async def run(
     stop: asyncio.Event | None = None,
     install_signals: bool = True,
 ) -> int:
-    clock = clock or SystemClock()
     registry = registry or CollectorRegistry()
     stop = stop or asyncio.Event()
-    metrics = Metrics(registry, REJECTION_REASONS)
-    rng = random.Random()
+    clock = clock or SystemClock()
     health = Health(clock=clock, stall_seconds=settings.liveness_stall_seconds)
     health.progressed()
-
+    metrics = Metrics(registry, REJECTION_REASONS)
+    core = Core(settings, clock, random.Random(), metrics, health, owner_id())
     if install_signals:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -74,131 +107,37 @@ async def run(
         ledger = await open_ledger(settings, clock)
         stack.push_async_callback(ledger.close)
         health.ledger_ping = ledger.ping
-
         http = build_http_client(settings)
         stack.push_async_callback(http.aclose)
-
-        def on_gate(reason: str, closed: bool) -> None:
-            metrics.sending_paused.labels(reason).set(1 if closed else 0)
-            if reason == "credentials_rejected":
-                health.credentials_ok = not closed
-            log.warning("sending_paused" if closed else "sending_resumed", reason=reason)
-
-        gate = SendGate(clock, settings.balance_recheck_seconds, on_change=on_gate)
-        shared_budget: RateBudget | None = None
-        if settings.rate_limit_rps > 0 and settings.redis_url:
-            # one budget for all replicas: Push.R's limit is per account, not per pod
-            rate_redis = redis_client(settings.redis_url, client_name="pushr-relay-rate")
-            stack.push_async_callback(rate_redis.aclose)
-            shared_budget = RedisRateLimiter(
-                rate_redis, f"{settings.ledger_key_prefix}rate", settings.rate_limit_rps
-            )
-
-        def on_wait(seconds: float) -> None:
-            metrics.rate_limit_waits.inc()
-            metrics.rate_limit_wait_seconds.inc(seconds)
-
-        def on_breaker(endpoint: str, state: str) -> None:
-            for name in ("closed", "open", "half_open"):
-                metrics.breaker_state.labels(endpoint, name).set(1 if name == state else 0)
-            log.warning("breaker_state", endpoint=endpoint, state=state)
-
-        client = PushrClient(
-            http,
-            settings,
-            clock=clock,
-            rng=rng,
-            breakers=BreakerSet.from_settings(settings, clock, on_state_change=on_breaker),
-            limiter=RateLimiter.from_settings(
-                settings, clock, shared=shared_budget, on_wait=on_wait
-            ),
-            hooks=ClientHooks(
-                on_request=lambda ep, outcome: metrics.provider_requests.labels(
-                    ep, str(outcome)
-                ).inc(),
-                on_latency=lambda ep, seconds: metrics.provider_latency.labels(ep).observe(seconds),
-                on_retry=lambda ep: metrics.provider_retries.labels(ep).inc(),
-            ),
-        )
+        rate_redis = closing_redis(stack, settings, "rate", needed=settings.rate_limit_rps > 0)
+        client = build_pushr_client(core, http, rate_redis)
 
         producer = AIOKafkaProducer(**settings.kafka_common(), **producer_options())
         await producer.start()
         stack.push_async_callback(producer.stop)
 
-        # None unless a JWT is configured; then results are tracked for delivery status
-        polling = StatusPolling.from_settings(
-            settings, metrics=metrics, clock=clock, owner=owner_id()
-        )
-        if polling is not None:
-            stack.push_async_callback(polling.close)
-        publisher = (
-            polling.publisher(producer)
-            if polling is not None
-            else Publisher(producer, settings.out_topic, settings.dlq_topic)
-        )
+        polling = status_polling_enabled(settings)
+        publisher = Publisher(producer, settings.out_topic, settings.dlq_topic)
+        if polling:
+            status_redis = closing_redis(
+                stack, settings, "status", needed=settings.ledger_backend == "redis"
+            )
+            store, lease, tracker = build_status_store(core, status_redis)
+            publisher = TrackingPublisher(producer, settings.out_topic, settings.dlq_topic, tracker)
 
-        consumer = AIOKafkaConsumer(
-            **settings.kafka_common(),
-            group_id=settings.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=settings.fetch_max_records,
-            fetch_max_bytes=settings.fetch_max_bytes,
-            max_partition_fetch_bytes=settings.fetch_max_partition_bytes,
+        consumer = build_consumer(settings)
+        consumer_loop = build_consumer_loop(
+            core, consumer, build_handler(core, ledger, client, publisher)
         )
-        deliverer = BatchDeliverer(
-            ledger=ledger,
-            gate=gate,
-            clock=clock,
-            rng=rng,
-            owner=owner_id(),
-            lease_seconds=settings.ledger_lease_seconds,
-            retry_base=settings.retry_backoff_base,
-            retry_cap=settings.retry_backoff_cap,
-            on_claim=lambda status: metrics.ledger_claims.labels(str(status)).inc(),
-            on_ledger_error=metrics.ledger_errors.inc,
-            on_unknown=lambda mode: metrics.unknown_outcomes.labels(mode).inc(),
-        )
-        handler = RecordHandler(
-            contract=Contract(ContractLimits.from_settings(settings)),
-            deliverer=deliverer,
-            client=client,
-            publisher=publisher,
-            metrics=metrics,
-            clock=clock,
-            config=HandlerConfig(
-                batch_size=settings.batch_size,
-                default_business=settings.pushr_business_id,
-                send_concurrency=settings.http_max_connections,
-            ),
-        )
-        loop_ = ConsumerLoop(
-            consumer,
-            handler,
-            metrics=metrics,
-            health=health,
-            max_in_flight=settings.max_in_flight,
-            max_in_flight_per_partition=settings.max_in_flight_per_partition,
-            fetch_max_records=settings.fetch_max_records,
-            max_in_flight_bytes=settings.max_in_flight_bytes,
-            revoke_deadline=settings.revoke_deadline_seconds,
-        )
-        consumer.subscribe([settings.in_topic], listener=loop_.listener())
+        consumer.subscribe([settings.in_topic], listener=consumer_loop.listener())
         await consumer.start()
         stack.push_async_callback(consumer.stop)
+        health.kafka_ping = kafka_ping(consumer)
 
-        async def kafka_ping() -> bool:
-            # a metadata round trip: fetching alone cannot tell "no records" from "no broker"
-            try:
-                await asyncio.wait_for(consumer.topics(), KAFKA_PING_SECONDS)
-            except Exception:
-                return False
-            return True
-
-        health.kafka_ping = kafka_ping
-        if polling is not None:
-            polling.start(client, publisher)
-            stack.push_async_callback(polling.stop)
+        if polling:
+            poller = build_status_poller(core, client, publisher, store, lease)
+            start_background(stack, poller.run(), "status-poller")
+            log.info("status_poller_started", interval=settings.status_poll_seconds)
 
         server = await stack.enter_async_context(
             HealthServer(health, registry, settings.http_host, settings.http_port, metrics=metrics)
@@ -211,7 +150,7 @@ async def run(
             ledger=settings.ledger_backend,
             transport=settings.http_transport,
         )
-        await loop_.run(stop, settings.shutdown_grace_seconds)
+        await consumer_loop.run(stop, settings.shutdown_grace_seconds)
         log.info("relay_stopped")
     return 0
 

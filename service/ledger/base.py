@@ -89,7 +89,7 @@ class Ledger(Protocol):
 
 
 class LedgerError(Exception):
-    """The backend failed; callers turn it into `service.errors.LedgerUnavailable`.
+    """The backend failed: the deliverer retries the call and sends nothing meanwhile.
 
     The outcome of the failed call is unknown (a write may have been applied before the
     answer was lost); every call is safe to repeat with the same arguments (a repeated

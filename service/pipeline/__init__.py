@@ -1,1 +1,33 @@
+"""The pipeline, one step a module: handle → plan → gate → deliver → outbound → publish.
 
+The steps branch on return values, not exceptions. This is the whole vocabulary, defined
+where named and used as written here:
+
+    Contract.decode(bytes) ──► Accepted                  valid: plan and send
+                         └──► Rejection(reason)          invalid: dead letter + `rejected`,
+                                                         never retried (contract.model)
+    SendGate.pass_through()                              closed (insufficient_balance,
+                                                         credentials_rejected): wait, one probe
+    Ledger.claim(key) ──► ClaimStatus                    (ledger.base)
+        CLAIMED      send it
+        DONE         already final: re-publish the stored result, never send
+        BUSY         another owner holds a live lease: wait, ask again
+        TAKEN_OVER   a lease lapsed mid-call: ambiguous, per delivery mode
+    PushrClient.send_*() ──► ProviderResult.outcome: Outcome      (pushr.outcomes)
+        ACCEPTED, REJECTED           final: complete the ledger entry
+        AMBIGUOUS                    maybe sent: at_most_once → `unknown`; at_least_once → resend
+        RETRY_SAFE, BREAKER_OPEN     certainly not sent: release the claim, back off, retry
+        INSUFFICIENT_BALANCE, UNAUTHORIZED   certainly not sent: release, close the gate
+    BatchState (ledger.base)        what the ledger remembers: claimed → sent | rejected | unknown
+    ResultOutcome (contract.events) what a result event says: sent | scheduled | rejected | unknown
+
+Exceptions the pipeline catches on purpose, and nothing else:
+
+    LedgerError (ledger.base)       the ledger did not answer: retry the call, send nothing
+    ListReadError (status)         Push.R's list could not be read: back off, poll again
+    asyncio.CancelledError          revoke or shutdown: a request in the air keeps its claim
+
+Any other exception in a record's handling is a bug or a refused publish: the consumer loop
+retries the record with backoff (`record_retries_total`), and the ledger keeps a retry from
+sending twice.
+"""

@@ -9,7 +9,8 @@ import pytest
 from service.contract.schemas import STATUS, schema_errors
 from service.devkit.sandbox import DEMO_JWT, LifecycleConfig, SandboxConfig
 from service.ledger.factory import redis_client as production_redis_client
-from service.pipeline.status_poller import RedisLease, RedisTrackStore, TrackedMessage
+from service.ledger.lease import RedisLease
+from service.status.tracked import RedisTrackStore, TrackedMessage
 from tests.integration.relay_harness import (
     TopicReader,
     eventually,

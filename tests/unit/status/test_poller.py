@@ -16,21 +16,20 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from service.builders import Core, build_status_store, status_polling_enabled
 from service.clock import ManualClock
 from service.contract.schemas import STATUS, schema_errors
+from service.ledger.lease import LocalLease
+from service.observability.health import Health
 from service.observability.metrics import Metrics
-from service.pipeline.status_poller import (
-    MemoryTrackStore,
-    StatusPoller,
-    StatusPolling,
-    StatusTracker,
-    TrackedMessage,
-    TrackingPublisher,
-)
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import PushrClient
 from service.pushr.ratelimit import RateLimiter
 from service.settings import Settings
+from service.status.list_reader import MessageListReader
+from service.status.poller import StatusPoller
+from service.status.tracked import MemoryTrackStore, TrackedMessage
+from service.status.tracking import StatusTracker, TrackingPublisher
 
 BASE = "http://pushr.test/api/client"
 JWT = "eyJhbGciOiJIUzI1NiJ9.test-token-value.signature"
@@ -100,6 +99,13 @@ class ListApi:
         return [int(parse_qs(r.url.query.decode()).get("page", ["1"])[0]) for r in self.seen]
 
 
+class TopOfRange(random.Random):
+    """Every jittered wait at its ceiling, so the growth of the backoff shows exactly."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
 class FixedLease:
     def __init__(self, held: bool) -> None:
         self.held = held
@@ -152,14 +158,13 @@ def rig() -> Rig:
     publisher = TrackingPublisher(producer, "out", "dlq", tracker)  # type: ignore[arg-type]
     lease = FixedLease(held=True)
     poller = StatusPoller(
-        client=client,
+        reader=MessageListReader(client, business=7, jwt=JWT),
         publisher=publisher,
         store=store,
         lease=lease,
         metrics=metrics,
         clock=clock,
-        business=7,
-        jwt=JWT,
+        rng=TopOfRange(),
         poll_seconds=INTERVAL,
         track_ttl_seconds=TTL,
     )
@@ -362,10 +367,25 @@ async def test_run_sleeps_the_interval_between_rounds(rig: Rig) -> None:
 # --- composition ----------------------------------------------------------------------
 
 
-def test_polling_is_off_without_a_jwt() -> None:
-    metrics = Metrics(CollectorRegistry())
-    off = settings(pushr_jwt=None)
-    assert StatusPolling.from_settings(off, metrics=metrics, clock=ManualClock(), owner="a") is None
-    on = StatusPolling.from_settings(settings(), metrics=metrics, clock=ManualClock(), owner="a")
-    assert on is not None
-    assert isinstance(on.store, MemoryTrackStore)
+def test_polling_is_off_without_a_jwt_or_a_business() -> None:
+    assert not status_polling_enabled(settings(pushr_jwt=None))
+    assert not status_polling_enabled(settings(pushr_business_id=None))
+    assert status_polling_enabled(settings())
+
+
+def test_without_redis_the_tracked_set_lives_in_the_process() -> None:
+    clock = ManualClock()
+    core = Core(settings(), clock, random.Random(), Metrics(CollectorRegistry()),
+                Health(clock=clock, stall_seconds=60), "owner-a")  # fmt: skip
+    store, lease, _tracker = build_status_store(core, None)
+    assert isinstance(store, MemoryTrackStore)
+    assert isinstance(lease, LocalLease)
+
+
+async def test_a_jittered_wait_is_never_shorter_than_the_interval(rig: Rig) -> None:
+    rig.poller._backoff._rng = random.Random(7)
+    await track(rig, 1)
+    rig.api.fail_with = [500] * 6
+    delays = [await rig.poller.round() for _ in range(6)]
+    assert all(INTERVAL <= d <= INTERVAL * 2**n for n, d in enumerate(delays))
+    assert len(set(delays)) > 1  # jittered, not a fixed ladder

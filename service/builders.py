@@ -1,0 +1,228 @@
+"""The parts of the relay, each made by a `build_*` function from the settings.
+
+Builders make objects and start nothing: connections, tasks and servers are opened, and
+closed, by the composition root (`service.app.run`), which owns every lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer
+
+from service.clock import Clock
+from service.contract import Contract, ContractLimits
+from service.kafka.consume import ConsumerLoop
+from service.ledger.base import Ledger
+from service.ledger.lease import Lease, LocalLease, RedisLease
+from service.ledger.redis_rate import RedisRateLimiter
+from service.observability.health import Health
+from service.observability.logging import get_logger
+from service.observability.metrics import Metrics
+from service.pipeline.deliver import BatchDeliverer
+from service.pipeline.gate import SendGate
+from service.pipeline.handle import HandlerConfig, RecordHandler
+from service.pipeline.publish import Publisher
+from service.pushr.breaker import BreakerSet
+from service.pushr.client import ClientHooks, PushrClient
+from service.pushr.ratelimit import RateBudget, RateLimiter
+from service.settings import Settings
+from service.status.list_reader import MessageListReader
+from service.status.poller import StatusPoller, lease_seconds
+from service.status.tracked import MemoryTrackStore, RedisTrackStore, TrackStore
+from service.status.tracking import StatusTracker
+
+log = get_logger(__name__)
+
+KAFKA_PING_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    """Process-wide objects every part is built from."""
+
+    settings: Settings
+    clock: Clock
+    rng: random.Random
+    metrics: Metrics
+    health: Health
+    owner: str
+
+
+def build_gate(core: Core) -> SendGate:
+    metrics, health = core.metrics, core.health
+
+    def on_change(reason: str, closed: bool) -> None:
+        metrics.sending_paused.labels(reason).set(1 if closed else 0)
+        if reason == "credentials_rejected":
+            health.credentials_ok = not closed
+        log.warning("sending_paused" if closed else "sending_resumed", reason=reason)
+
+    return SendGate(core.clock, core.settings.balance_recheck_seconds, on_change=on_change)
+
+
+def build_pushr_client(
+    core: Core, http: httpx.AsyncClient, rate_redis: aioredis.Redis | None
+) -> PushrClient:
+    settings, clock, metrics = core.settings, core.clock, core.metrics
+    shared: RateBudget | None = None
+    if rate_redis is not None:
+        # one budget for all replicas: Push.R's limit is per account, not per pod
+        shared = RedisRateLimiter(
+            rate_redis, f"{settings.ledger_key_prefix}rate", settings.rate_limit_rps
+        )
+
+    def on_wait(seconds: float) -> None:
+        metrics.rate_limit_waits.inc()
+        metrics.rate_limit_wait_seconds.inc(seconds)
+
+    def on_breaker(endpoint: str, state: str) -> None:
+        for name in ("closed", "open", "half_open"):
+            metrics.breaker_state.labels(endpoint, name).set(1 if name == state else 0)
+        log.warning("breaker_state", endpoint=endpoint, state=state)
+
+    return PushrClient(
+        http,
+        settings,
+        clock=clock,
+        rng=core.rng,
+        breakers=BreakerSet.from_settings(settings, clock, on_state_change=on_breaker),
+        limiter=RateLimiter.from_settings(settings, clock, shared=shared, on_wait=on_wait),
+        hooks=ClientHooks(
+            on_request=lambda ep, outcome: metrics.provider_requests.labels(ep, str(outcome)).inc(),
+            on_latency=lambda ep, seconds: metrics.provider_latency.labels(ep).observe(seconds),
+            on_retry=lambda ep: metrics.provider_retries.labels(ep).inc(),
+        ),
+    )
+
+
+def status_polling_enabled(settings: Settings) -> bool:
+    """The poller needs a JWT and the business whose list it reads."""
+    if settings.pushr_jwt is None:
+        return False
+    if settings.pushr_business_id is None:
+        log.warning("status_poller_disabled", reason="pushr_business_id is not set")
+        return False
+    return True
+
+
+def build_status_store(
+    core: Core, redis: aioredis.Redis | None
+) -> tuple[TrackStore, Lease, StatusTracker]:
+    """Shared in Redis beside the ledger, so any replica can take over; else in-process."""
+    settings = core.settings
+    store: TrackStore
+    lease: Lease
+    if redis is not None:
+        prefix = settings.ledger_key_prefix
+        store = RedisTrackStore(redis, f"{prefix}status:tracked")
+        lease = RedisLease(
+            redis, f"{prefix}status:lease", core.owner, lease_seconds(settings.status_poll_seconds)
+        )
+    else:
+        store, lease = MemoryTrackStore(), LocalLease()
+    return store, lease, StatusTracker(store, core.clock, core.metrics)
+
+
+def build_status_poller(
+    core: Core,
+    client: PushrClient,
+    publisher: Publisher,
+    store: TrackStore,
+    lease: Lease,
+) -> StatusPoller:
+    settings = core.settings
+    assert settings.pushr_jwt is not None
+    assert settings.pushr_business_id is not None
+    reader = MessageListReader(
+        client, business=settings.pushr_business_id, jwt=settings.pushr_jwt.get_secret_value()
+    )
+    return StatusPoller(
+        reader=reader,
+        publisher=publisher,
+        store=store,
+        lease=lease,
+        metrics=core.metrics,
+        clock=core.clock,
+        rng=core.rng,
+        poll_seconds=settings.status_poll_seconds,
+        track_ttl_seconds=settings.status_track_ttl_seconds,
+    )
+
+
+def build_handler(
+    core: Core, ledger: Ledger, client: PushrClient, publisher: Publisher
+) -> RecordHandler:
+    settings, metrics = core.settings, core.metrics
+    deliverer = BatchDeliverer(
+        ledger=ledger,
+        gate=build_gate(core),
+        clock=core.clock,
+        rng=core.rng,
+        owner=core.owner,
+        lease_seconds=settings.ledger_lease_seconds,
+        retry_base=settings.retry_backoff_base,
+        retry_cap=settings.retry_backoff_cap,
+        on_claim=lambda status: metrics.ledger_claims.labels(str(status)).inc(),
+        on_ledger_error=metrics.ledger_errors.inc,
+        on_unknown=lambda mode: metrics.unknown_outcomes.labels(mode).inc(),
+    )
+    return RecordHandler(
+        contract=Contract(ContractLimits.from_settings(settings)),
+        deliverer=deliverer,
+        client=client,
+        publisher=publisher,
+        metrics=metrics,
+        clock=core.clock,
+        config=HandlerConfig(
+            batch_size=settings.batch_size,
+            default_business=settings.pushr_business_id,
+            send_concurrency=settings.http_max_connections,
+        ),
+    )
+
+
+def build_consumer(settings: Settings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        **settings.kafka_common(),
+        group_id=settings.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.fetch_max_records,
+        fetch_max_bytes=settings.fetch_max_bytes,
+        max_partition_fetch_bytes=settings.fetch_max_partition_bytes,
+    )
+
+
+def build_consumer_loop(
+    core: Core, consumer: AIOKafkaConsumer, handler: RecordHandler
+) -> ConsumerLoop:
+    s = core.settings
+    return ConsumerLoop(
+        consumer,
+        handler,
+        metrics=core.metrics,
+        health=core.health,
+        max_in_flight=s.max_in_flight,
+        max_in_flight_per_partition=s.max_in_flight_per_partition,
+        fetch_max_records=s.fetch_max_records,
+        max_in_flight_bytes=s.max_in_flight_bytes,
+        revoke_deadline=s.revoke_deadline_seconds,
+    )
+
+
+def kafka_ping(consumer: AIOKafkaConsumer) -> Callable[[], Awaitable[bool]]:
+    async def ping() -> bool:
+        # a metadata round trip: fetching alone cannot tell "no records" from "no broker"
+        try:
+            await asyncio.wait_for(consumer.topics(), KAFKA_PING_SECONDS)
+        except Exception:
+            return False
+        return True
+
+    return ping

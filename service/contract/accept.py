@@ -1,0 +1,272 @@
+"""From a schema-valid event to an accepted request, in named steps.
+
+    echo ─► limits (recipients, metadata, sender) ─► times ─► content (plain | template)
+         ─► timing (expired, late schedule) ─► Accepted
+
+Each step answers its value or a `Refusal` (reason + field errors); the first refusal
+becomes the event's `Rejection`, carrying the idempotency key and metadata when they are
+well-formed. Pure: the caller passes `now`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+
+from service.contract.model import (
+    INVALID_MESSAGE,
+    INVALID_SCHEDULE,
+    METADATA_TOO_LARGE,
+    NO_VALID_RECIPIENTS,
+    SCHEDULE_PASSED,
+    SENDER_ID_NOT_ALLOWED,
+    TEMPLATE_INVALID,
+    TOO_MANY_RECIPIENTS,
+    Accepted,
+    ContractLimits,
+    Estimate,
+    FieldError,
+    RejectedRecipient,
+    Rejection,
+    SmsRequest,
+)
+from service.contract.normalise import (
+    check_message,
+    estimate,
+    normalise_recipients,
+    parse_timestamp,
+    template_variables,
+    ucs2_warning,
+)
+from service.contract.phones import REASON_TEXT
+from service.contract.rows import normalise_rows
+from service.contract.schemas import MAX_ERRORS
+
+# Metadata is echoed inside every outbound event, and orjson refuses to serialise more than
+# 254 levels, so a deep metadata would break publishing long after it was accepted.
+MAX_METADATA_DEPTH: Final = 32
+IDENTIFIER: Final = re.compile(r"[!-~]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: str
+    errors: tuple[FieldError, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Echo:
+    """What every answer about the event carries back to its producer."""
+
+    idempotency_key: str | None
+    metadata: dict[str, Any] | None
+    metadata_problem: FieldError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Times:
+    scheduled_at: datetime | None
+    expires_at: datetime | None
+
+
+@dataclass(slots=True)
+class Content:
+    message: str | None
+    template: str | None
+    rows: list[dict[str, str]]
+    recipients: list[str]
+    rejected: list[RejectedRecipient]
+    duplicates: int
+    cost: Estimate
+    non_gsm: tuple[str, ...]
+
+
+def accept(
+    obj: dict[str, Any], event_id: str, now: float, limits: ContractLimits
+) -> Accepted | Rejection:
+    echo = echo_fields(obj, limits)
+
+    def reject(refusal: Refusal) -> Rejection:
+        return Rejection(
+            refusal.reason, list(refusal.errors), event_id, echo.idempotency_key, echo.metadata
+        )
+
+    refusal = check_limits(obj, limits, echo)
+    if refusal is not None:
+        return reject(refusal)
+    times = parse_times(obj)
+    if isinstance(times, Refusal):
+        return reject(times)
+    content = template_content(obj) if "template" in obj else plain_content(obj)
+    if isinstance(content, Refusal):
+        return reject(content)
+    timing = apply_timing(times, now, limits)
+    if isinstance(timing, Refusal):
+        return reject(timing)
+    expired, scheduled_at, timing_warnings = timing
+    business = obj.get("business")
+    request = SmsRequest(
+        event_id=event_id,
+        idempotency_key=echo.idempotency_key,
+        kind="plain" if content.template is None else "template",
+        message=content.message,
+        recipients=tuple(content.recipients),
+        template=content.template,
+        rows=tuple(content.rows),
+        sender_id=obj.get("sender_id"),
+        scheduled_at=scheduled_at,
+        expires_at=times.expires_at,
+        delivery=obj.get("delivery") or limits.delivery_default,
+        metadata=echo.metadata,
+        business=int(business) if content.template is not None and business is not None else None,
+    )
+    warnings = content_warnings(content) + timing_warnings
+    return Accepted(request, content.rejected, warnings, content.cost, expired)
+
+
+def echo_fields(obj: dict[str, Any], limits: ContractLimits) -> Echo:
+    """Idempotency key and metadata when well-formed, and what is wrong with the metadata.
+
+    Metadata over the limits is never echoed: the limits exist to keep events small and
+    serialisable.
+    """
+    key = obj.get("idempotency_key")
+    if not (isinstance(key, str) and IDENTIFIER.fullmatch(key)):
+        key = None
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict):
+        return Echo(key, None)
+    try:
+        size = len(orjson.dumps(metadata))
+    except TypeError:  # orjson's own nesting limit
+        size = -1
+    if size < 0 or _deeper_than(metadata, MAX_METADATA_DEPTH):
+        text = f"nests deeper than {MAX_METADATA_DEPTH} levels"
+        return Echo(key, None, FieldError("/metadata", "too_deep", text))
+    if size > limits.max_metadata_bytes:
+        text = f"is {size} bytes as compact JSON; the limit is {limits.max_metadata_bytes}"
+        return Echo(key, None, FieldError("/metadata", "too_large", text))
+    return Echo(key, metadata)
+
+
+def check_limits(obj: dict[str, Any], limits: ContractLimits, echo: Echo) -> Refusal | None:
+    """The relay's own limits: recipients per event, metadata size, allowed sender ids."""
+    items_field = "rows" if "template" in obj else "recipients"
+    count = len(obj[items_field])
+    if count > limits.max_recipients:
+        text = f"has {count} entries; the limit is {limits.max_recipients}"
+        return Refusal(
+            TOO_MANY_RECIPIENTS, (FieldError(f"/{items_field}", "too_many_items", text),)
+        )
+    if echo.metadata_problem is not None:
+        return Refusal(METADATA_TOO_LARGE, (echo.metadata_problem,))
+    sender_id = obj.get("sender_id")
+    allowlist = limits.sender_id_allowlist
+    if sender_id is not None and allowlist and sender_id not in allowlist:
+        error = FieldError("/sender_id", "not_allowed", "is not in the relay's allow-list")
+        return Refusal(SENDER_ID_NOT_ALLOWED, (error,))
+    return None
+
+
+def parse_times(obj: dict[str, Any]) -> Times | Refusal:
+    parsed: dict[str, datetime | None] = {}
+    for name in ("scheduled_at", "expires_at"):
+        value = obj.get(name)
+        moment = None if value is None else parse_timestamp(value, name)
+        if isinstance(moment, FieldError):
+            return Refusal(INVALID_SCHEDULE, (moment,))
+        parsed[name] = moment
+    times = Times(parsed["scheduled_at"], parsed["expires_at"])
+    if (
+        times.scheduled_at is not None
+        and times.expires_at is not None
+        and times.expires_at <= times.scheduled_at
+    ):
+        error = FieldError("/expires_at", "expires_before_schedule", "must be after scheduled_at")
+        return Refusal(INVALID_SCHEDULE, (error,))
+    return times
+
+
+def plain_content(obj: dict[str, Any]) -> Content | Refusal:
+    message: str = obj["message"]
+    problem = check_message(message, "/message")
+    if problem is not None:
+        return Refusal(INVALID_MESSAGE, (problem,))
+    recipients, rejected, duplicates = normalise_recipients(obj["recipients"])
+    if not recipients:
+        return Refusal(NO_VALID_RECIPIENTS, recipient_errors(rejected))
+    cost, non_gsm = estimate([(message, len(recipients))])
+    return Content(message, None, [], recipients, rejected, duplicates, cost, non_gsm)
+
+
+def template_content(obj: dict[str, Any]) -> Content | Refusal:
+    template: str = obj["template"]
+    variables = template_variables(template)
+    if isinstance(variables, FieldError):
+        return Refusal(TEMPLATE_INVALID, (variables,))
+    rows, texts, rejected, duplicates, errors = normalise_rows(template, variables, obj["rows"])
+    if errors:
+        return Refusal(TEMPLATE_INVALID, tuple(errors[:MAX_ERRORS]))
+    if not rows:
+        return Refusal(NO_VALID_RECIPIENTS, recipient_errors(rejected))
+    cost, non_gsm = estimate((text, 1) for text in texts)
+    recipients = [row["contact"] for row in rows]
+    return Content(None, template, rows, recipients, rejected, duplicates, cost, non_gsm)
+
+
+def content_warnings(content: Content) -> list[str]:
+    warnings: list[str] = []
+    if content.duplicates:
+        what = "recipient" if content.template is None else "row"
+        warnings.append(
+            f"duplicates_removed: {content.duplicates} duplicate {what}(s) removed after "
+            "normalisation; the first occurrence is kept"
+        )
+    if content.non_gsm:
+        warnings.append(ucs2_warning(content.non_gsm))
+    return warnings
+
+
+def apply_timing(
+    times: Times, now: float, limits: ContractLimits
+) -> tuple[bool, datetime | None, list[str]] | Refusal:
+    """(expired, the schedule to send with, warnings): an expiry that passed sends nothing;
+    a schedule that passed follows `late_schedule_policy`."""
+    scheduled_at = times.scheduled_at
+    if times.expires_at is not None and times.expires_at.timestamp() <= now:
+        return True, scheduled_at, ["expired: expires_at has passed; nothing will be sent"]
+    if scheduled_at is None or scheduled_at.timestamp() > now:
+        return False, scheduled_at, []
+    if limits.late_schedule_policy == "reject":
+        text = "has passed (late_schedule_policy is reject)"
+        return Refusal(SCHEDULE_PASSED, (FieldError("/scheduled_at", "schedule_passed", text),))
+    warning = (
+        "schedule_passed: scheduled_at has passed; sending now (late_schedule_policy is send_now)"
+    )
+    return False, None, [warning]
+
+
+def recipient_errors(rejected: list[RejectedRecipient]) -> tuple[FieldError, ...]:
+    return tuple(
+        FieldError(r.path, r.reason, f"{r.recipient}: {REASON_TEXT.get(r.reason, r.reason)}")
+        for r in rejected[:MAX_ERRORS]
+    )
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False

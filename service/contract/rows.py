@@ -1,0 +1,63 @@
+"""Template rows: each contact normalised, each row rendered and checked, duplicates removed."""
+
+from __future__ import annotations
+
+from service.contract.masking import mask_phone
+from service.contract.model import FieldError, RejectedRecipient
+from service.contract.normalise import check_message, renderer
+from service.contract.phones import normalise_phone
+
+
+def normalise_rows(
+    template: str, variables: list[str], items: list[dict[str, str]]
+) -> tuple[list[dict[str, str]], list[str], list[RejectedRecipient], int, list[FieldError]]:
+    """Kept rows (contact normalised), their texts, rejected contacts, duplicates, errors.
+
+    A bad contact drops its row; a missing variable or an unsendable rendering rejects
+    the event, because dropping a customer's message for its content is not the
+    producer's intent.
+    """
+    rows: list[dict[str, str]] = []
+    texts: list[str] = []
+    rejected: list[RejectedRecipient] = []
+    errors: list[FieldError] = []
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    duplicates = 0
+    render = renderer(template)
+    for index, row in enumerate(items):
+        contact = row["contact"]
+        number, reason = normalise_phone(contact)
+        if number is None:
+            rejected.append(
+                RejectedRecipient(f"/rows/{index}/contact", mask_phone(contact), str(reason))
+            )
+            continue
+        missing = [name for name in variables if name not in row]
+        if missing:
+            errors.extend(
+                FieldError(
+                    f"/rows/{index}/{name}", "missing_variable", f"has no value for {{{name}}}"
+                )
+                for name in missing
+            )
+            continue
+        normalised = {**row, "contact": number}
+        text = render(normalised)
+        problem = check_message(text, f"/rows/{index}")
+        if problem is not None:
+            errors.append(
+                FieldError(
+                    problem.path,
+                    f"rendered_{problem.code}",
+                    f"rendered message {problem.message}",
+                )
+            )
+            continue
+        key = tuple(sorted(normalised.items()))
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        rows.append(normalised)
+        texts.append(text)
+    return rows, texts, rejected, duplicates, errors

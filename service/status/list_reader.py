@@ -1,0 +1,67 @@
+"""Push.R's message list, one page at a time: `GET /sms/?business=ID` with a JWT.
+
+Newest first, paginated (`count`, `next`, `previous`). Entries are kept only when they have
+the fields the relay relies on (an integer id, a status); a page that is not shaped like
+Push.R's answer fails the read, so a caller never mistakes a broken page for an empty list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from service.pushr.client import PushrClient
+from service.pushr.outcomes import Outcome
+
+
+class ListReadError(Exception):
+    """The list could not be read: `kind` is `unauthorized` or `error`."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    id: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    entries: list[ListEntry]
+    next_url: str | None  # None on the last page
+
+
+class MessageListReader:
+    def __init__(self, client: PushrClient, *, business: int, jwt: str) -> None:
+        self._client = client
+        self._business = business
+        self._jwt = jwt
+
+    async def page(self, url: str | None = None) -> ListPage:
+        """The first page, or the one a previous page's `next_url` points at."""
+        result = await self._client.list_messages(business=self._business, jwt=self._jwt, url=url)
+        if result.outcome is Outcome.UNAUTHORIZED:
+            raise ListReadError("unauthorized", result.detail or "status list refused the JWT")
+        if result.outcome is not Outcome.ACCEPTED or result.body is None:
+            raise ListReadError("error", result.detail or str(result.outcome))
+        data = result.body.get("data")
+        if not isinstance(data, list):
+            raise ListReadError("error", "status list page without a data list")
+        following = result.body.get("next")
+        return ListPage(
+            [entry for item in data if (entry := _entry(item)) is not None],
+            following if isinstance(following, str) and following else None,
+        )
+
+
+def _entry(item: Any) -> ListEntry | None:
+    if not isinstance(item, dict):
+        return None
+    message_id, status = item.get("id"), item.get("status")
+    if isinstance(message_id, int) and isinstance(status, str):
+        return ListEntry(message_id, status)
+    return None
