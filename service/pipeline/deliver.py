@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from service.backoff import Backoff
 from service.clock import Clock
 from service.contract.events import ResultOutcome
 from service.ledger.base import BatchState, Claim, ClaimStatus, Ledger, LedgerError
@@ -62,17 +63,16 @@ class BatchDeliverer:
         self._ledger = ledger
         self._gate = gate
         self._clock = clock
-        self._rng = rng
+        self._backoff = Backoff(retry_base, retry_cap, rng)
         self._owner = owner
         self._lease = lease_seconds
-        self._base = retry_base
-        self._cap = retry_cap
         self._on_claim = on_claim
         self._on_ledger_error = on_ledger_error
         self._on_unknown = on_unknown
         self._attempt_ids = itertools.count()
         # Claims whose request is in the air, renewed together by one task (`_renew`) that
-        # runs while there are any: a task per send cost ~5% of the CPU of a fast request.
+        # runs while there are any: a task per send would add a task and a timer to every
+        # request, however short.
         self._in_air: dict[int, tuple[str, str]] = {}  # attempt id -> (batch key, owner)
         self._renewer: asyncio.Task[None] | None = None
 
@@ -97,8 +97,8 @@ class BatchDeliverer:
                 return self._replay(claim)
             if claim.status is ClaimStatus.BUSY:
                 self._gate.report(probe)
+                await self._clock.sleep(self._backoff.delay(pauses, floor=self._lease / 10))
                 pauses += 1
-                await self._clock.sleep(self._backoff(pauses, floor=self._lease / 10))
                 continue
             if claim.status is ClaimStatus.TAKEN_OVER:
                 if self._on_unknown:
@@ -143,8 +143,8 @@ class BatchDeliverer:
                 self._gate.report(probe, close="credentials_rejected")
             else:
                 self._gate.report(probe)
+                wait = self._backoff.delay(pauses, provider.retry_after)
                 pauses += 1
-                wait = max(provider.retry_after or 0.0, self._backoff(pauses))
                 log.info("batch_deferred", batch_key=batch.key, outcome=str(outcome), wait=wait)
                 await self._clock.sleep(wait)
 
@@ -221,9 +221,4 @@ class BatchDeliverer:
                     self._on_ledger_error()
                 if failures == 1:
                     log.warning("ledger_unavailable")
-                await self._clock.sleep(self._backoff(failures))
-
-    def _backoff(self, attempt: int, floor: float = 0.0) -> float:
-        # full jitter, capped (AWS architecture blog's "full jitter")
-        ceiling = min(self._cap, self._base * (2 ** min(attempt, 16)))
-        return max(floor, self._rng.uniform(0, ceiling))
+                await self._clock.sleep(self._backoff.delay(failures - 1))

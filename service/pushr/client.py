@@ -101,7 +101,7 @@ class PushrClient:
             "User-Agent": self._ua,
         }
         # What `build_request` would merge for every send-sms (the client's headers with
-        # ours, its timeout), done once: the merging was about 7% of a fast request's CPU.
+        # ours, its timeout), done once: they never change, and every batch is a send-sms.
         self._send_headers = http.headers.copy()
         self._send_headers.update(self._json_headers)
         self._timeout = http.timeout.as_dict()
@@ -135,7 +135,8 @@ class PushrClient:
             payload["sender_id"] = sender_id
         if scheduled_at is not None:
             payload["time_scheduled"] = _iso_utc(scheduled_at)
-        # orjson + content= skips httpx's json encoder: several times faster per request.
+        # orjson + content=: the relay's one JSON encoder, not httpx's stdlib one, on the
+        # path every batch takes.
         request = httpx.Request(
             "POST",
             self._send_url,

@@ -55,7 +55,7 @@ def deliverer(ledger: Any, clock: ManualClock, owner: str = "me", **kw: Any) -> 
         ledger=ledger,
         gate=kw.pop("gate", SendGate(clock, 5.0)),
         clock=clock,
-        rng=random.Random(7),
+        rng=kw.pop("rng", random.Random(7)),
         owner=owner,
         lease_seconds=30.0,
         retry_base=0.1,
@@ -207,6 +207,43 @@ async def test_nothing_is_sent_while_the_ledger_is_down(clock: ManualClock) -> N
     assert done.result["outcome"] == "sent"
     assert len(errors) == 3
     assert provider.calls == 1
+
+
+class Highest(random.Random):
+    """Jitter always at the top of its range, so waits show the schedule's ceilings."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+async def test_waits_follow_the_shared_backoff_from_its_first_step(clock: ManualClock) -> None:
+    ledger = FlakyLedger(clock, failures=3)
+    provider = Provider(
+        result(Outcome.RETRY_SAFE, status_code=503),
+        result(Outcome.RETRY_SAFE, status_code=503),
+        result(Outcome.ACCEPTED, body={"id": 1}),
+    )
+    await deliverer(ledger, clock, rng=Highest()).deliver(
+        BATCH, "at_most_once", provider, make_result
+    )
+    # ledger retries 0.1, 0.2, 0.4 (base 0.1), then the provider's deferrals 0.1, 0.2
+    assert clock.slept == [0.1, 0.2, 0.4, 0.1, 0.2]
+
+
+async def test_a_live_claim_is_asked_about_no_sooner_than_a_tenth_of_its_lease(
+    clock: ManualClock,
+) -> None:
+    ledger = MemoryLedger(clock, 3600)
+    await ledger.claim(BATCH.key, "peer", 30.0)  # the peer never completes
+    provider = Provider(result(Outcome.ACCEPTED, body={"id": 1}))
+    async with asyncio.timeout(5):  # each BUSY wait moves the manual clock on
+        done = await deliverer(ledger, clock, rng=Highest()).deliver(
+            BATCH, "at_least_once", provider, make_result
+        )
+    assert done.result["outcome"] == "sent"  # the lease lapsed: taken over, then sent
+    # jitter tops out at the cap (2.0), below the floor of lease/10: every wait is the floor
+    assert len(clock.slept) >= 10
+    assert set(clock.slept) == {3.0}
 
 
 class CountingLedger(MemoryLedger):

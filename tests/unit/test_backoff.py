@@ -1,3 +1,6 @@
+"""The one retry schedule: capped exponential growth, full jitter, and the floors a caller
+or the provider can put under it."""
+
 from __future__ import annotations
 
 import random
@@ -34,3 +37,26 @@ def test_retry_after_is_a_floor() -> None:
     assert backoff.delay(0, retry_after=0.0) <= 0.2
     big = Backoff(10.0, 20.0, random.Random(3))
     assert all(big.delay(3, retry_after=1.0) >= 1.0 for _ in range(50))
+
+
+def test_a_floor_is_the_callers_minimum_and_bounds_nothing_else() -> None:
+    backoff = Backoff(0.2, 20.0, random.Random(5))
+    assert backoff.delay(0, floor=3.0) == 3.0  # jitter <= 0.2 < 3
+    assert all(3.0 <= backoff.delay(10, floor=3.0) <= 20.0 for _ in range(50))
+    # the longer of the provider's hint and the caller's floor wins
+    assert backoff.delay(0, retry_after=5.0, floor=3.0) == 5.0
+    assert backoff.delay(0, retry_after=1.0, floor=3.0) == 3.0
+
+
+class Highest(random.Random):
+    """Always the top of the range: the schedule's ceilings, in order."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def test_retries_count_from_zero_and_a_negative_count_is_the_first() -> None:
+    backoff = Backoff(0.5, 30.0, Highest())
+    assert [backoff.delay(n) for n in (-1, 0, 1, 2, 6, 7, 1000)] == [
+        0.5, 0.5, 1.0, 2.0, 30.0, 30.0, 30.0
+    ]  # fmt: skip
