@@ -1,13 +1,23 @@
 """Keep full phone numbers and secrets out of every output: logs, errors, events, dead letters.
 
-A masked number keeps at most the first 5 and the last 3 digits and always hides at least 4,
-so `233558544343` becomes `23355****343`: enough to tell numbers apart in a support
-conversation, not enough to dial one.
+The one scrubber of the relay; the log processor (`service.observability.logging`) and the
+Push.R detail cleaner (`safe_detail`) are thin users of it. It knows three things:
+
+- **Numbers.** A masked number keeps at most the first 5 and the last 3 digits and always
+  hides at least 4, so `233558544343` becomes `23355****343`: enough to tell numbers apart
+  in a support conversation, not enough to dial one.
+- **Secret-named keys** (api_key*, *secret*, *password*, *token*, authorization, jwt,
+  cookie): their values are dropped from JSON, or replaced by `REDACTED` in text and logs.
+- **Secret values** (the configured API keys and JWT, `SecretValues`): cut out of any text
+  and replaced by `REDACTED`, wherever they appear.
+
+`REDACTED` is the one marker, in logs, details and dead letters alike.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, Final
 
 MIN_HIDDEN: Final = 4
@@ -28,13 +38,17 @@ _SECRET_KEY: Final = re.compile(
 )
 # `key: value` / `"key": "value"` / `key=value` in text that is not (valid) JSON; whether the
 # key is secret is decided by `is_secret_key`. The lookbehind makes a key start only at a
-# word start: without it `\w+` retried from every position of a long word, which made a
-# 20 kB word take seconds (quadratic) — a cheap way to stall the DLQ path or the logger.
+# word start: without it `\w+` retried from every position of a long word, so the time
+# grew with the square of the word's length — a cheap way to stall the DLQ path or the logger.
 _KEY_VALUE: Final = re.compile(
     r"""(?<![\w"'])(["']?)(\w+)(["']?\s*[:=]\s*)("(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s,;&}\]]+)"""
 )
 REDACTED: Final = "[REDACTED]"
 MASKED_PATTERN: Final = r"^\+?[0-9]{0,5}\*{4,}[0-9]{0,3}$"
+# Shorter configured values would mangle ordinary words; real keys and tokens are long.
+MIN_SECRET_CHARS: Final = 6
+# A provider detail travels into logs, result events and metrics: keep it short.
+MAX_DETAIL_CHARS: Final = 200
 
 
 def mask_phone(value: str) -> str:
@@ -114,3 +128,39 @@ def mask_json(obj: Any) -> Any:
         masked = mask_numbers_in_text(text)
         return obj if masked == text else masked
     return obj
+
+
+class SecretValues:
+    """Configured secret values (API keys, JWT) to cut out of any text.
+
+    Longest first, so a secret containing another is cut out whole; values shorter than
+    `MIN_SECRET_CHARS` are ignored (see there).
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._values = tuple(
+            sorted({v for v in values if len(v) >= MIN_SECRET_CHARS}, key=len, reverse=True)
+        )
+
+    def cut(self, text: str) -> str:
+        for secret in self._values:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+
+def scrub_text(text: str, secrets: SecretValues) -> str:
+    """Free text made safe for any output: secret values cut out, secret-looking pairs
+    blanked, numbers masked."""
+    return redact_text(secrets.cut(text))
+
+
+def safe_detail(text: str, secrets: Iterable[str] = ()) -> str:
+    """A provider's reason fit for logs and events: secret values cut out, numbers masked,
+    whitespace collapsed, length bounded. Secret-named pairs are kept: Push.R names the
+    field it refuses (`api_key: Invalid or inactive API keys.`), which is the point."""
+    text = SecretValues(secrets).cut(text)
+    text = mask_numbers_in_text(" ".join(text.split()))
+    return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 1] + "…"

@@ -3,13 +3,16 @@
 Every line, structlog's or a stdlib logger's (aiokafka, httpx), goes through the same
 `ProcessorFormatter` chain: context variables (event id, topic, partition, offset, bound
 per record in `service.pipeline.handle`), level, logger, a UTC ISO timestamp, then the
-guards, last before rendering so nothing added later escapes them:
+guards, last before rendering so nothing added later escapes them. The guards are the
+contract's scrubber (`service.contract.masking`), applied to every part of a line:
 
-- values under secret-looking keys (api_key*, *secret*, *token*, authorization, jwt,
-  password, cookie) become `[redacted]`, at any depth;
+- values under secret-looking keys become `[REDACTED]`, at any depth;
 - the configured secret values themselves (API keys, JWT) are cut out of any text;
-- every phone-number-like run of digits is masked (`23355****343`) by the contract's
-  masker, in strings, in keys, in large integers and in the repr of anything else.
+- every phone-number-like run of digits is masked (`23355****343`), in strings, in keys,
+  in large integers and in the repr of anything else.
+
+What this module adds is speed: every line passes here, and its keys and most of its
+values recur line after line, so each is scrubbed once and remembered.
 """
 
 from __future__ import annotations
@@ -21,17 +24,14 @@ from typing import Any, TextIO
 
 import structlog
 
-from service.contract.masking import is_secret_key, mask_json, redact_text
+from service.contract.masking import REDACTED, SecretValues, is_secret_key, mask_json, scrub_text
 
-REDACTED = "[redacted]"
 # Integers under these keys are positions and counts the relay itself logs; Kafka offsets
 # pass 100,000,000 on busy partitions and would otherwise be masked as if they were numbers.
 COUNTER_KEYS = frozenset(
     {"offset", "partition", "pushr_message_id", "attempts", "batch_index", "batch_count",
      "abandoned", "http_status", "status_code", "recipients_count", "pid", "port"}
 )  # fmt: skip
-# Shorter values would mangle ordinary words; real keys and tokens are long.
-MIN_SECRET_CHARS = 6
 # In `configure_logging`'s chain, written by its own processors (add_log_level,
 # TimeStamper), which overwrite whatever a caller passed under these keys: a level name and
 # an ISO time, nothing to mask. A Scrubber used elsewhere scrubs them like any other key.
@@ -53,28 +53,19 @@ class Scrubber:
     ) -> None:
         # Keys whose string values the chain before this processor wrote itself.
         self._constructed = constructed
-        # longest first, so a secret containing another is cut out whole
-        self._secrets = sorted(
-            {s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True
-        )
+        self._secrets = SecretValues(secrets)
         self._secret_keys: dict[str, bool] = {}
         self._texts: dict[str, str] = {}
 
     def text(self, value: str) -> str:
         if len(value) > MAX_CACHED_CHARS:
-            return self._scrub_text(value)
+            return scrub_text(value, self._secrets)
         known = self._texts.get(value)
         if known is None:
             if len(self._texts) >= MAX_CACHED_TEXTS:
                 self._texts.clear()  # event ids fill it; the values that recur come back
-            known = self._texts[value] = self._scrub_text(value)
+            known = self._texts[value] = scrub_text(value, self._secrets)
         return known
-
-    def _scrub_text(self, value: str) -> str:
-        for secret in self._secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return redact_text(value)
 
     def value(self, value: Any) -> Any:
         if isinstance(value, str):

@@ -30,8 +30,8 @@ from typing import Any, NamedTuple
 import httpx
 import orjson
 
+from service.contract.masking import safe_detail
 from service.pushr.outcomes import Outcome
-from service.pushr.redact import safe_detail
 
 
 class Classification(NamedTuple):

@@ -1,4 +1,5 @@
-"""No full phone number and no secret leaves the contract."""
+"""No full phone number and no secret leaves the contract, and the one scrubber behind
+every output (logs, provider details, dead letters) speaks with one marker."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ import pytest
 
 from service.contract.masking import (
     MASKED_PATTERN,
+    MAX_DETAIL_CHARS,
+    REDACTED,
+    SecretValues,
     mask_json,
     mask_numbers_in_text,
     mask_phone,
     redact_secrets,
     redact_text,
+    safe_detail,
+    scrub_text,
 )
+
+KEY = "sk_live_abcdef123456"
 
 
 @pytest.mark.parametrize(
@@ -91,7 +99,7 @@ def test_redact_text_handles_broken_json() -> None:
     out = redact_text(text)
     assert "s3cr3t" not in out
     assert "0558544343" not in out
-    assert "[REDACTED]" in out
+    assert REDACTED in out
 
 
 def test_mask_json_masks_the_digits_of_small_floats() -> None:
@@ -101,3 +109,28 @@ def test_mask_json_masks_the_digits_of_small_floats() -> None:
     assert "0241234567" not in str(masked["a"])
     assert "0558544343" not in str(masked["c"][0])
     assert re.search(r"\d{9,}", orjson.dumps(masked).decode()) is None
+
+
+def test_secret_values_are_cut_out_whole_and_short_ones_ignored() -> None:
+    # "abcdef123456" is inside KEY: cutting it first would leave "sk_live_" behind
+    secrets = SecretValues(["abcdef123456", KEY, "short"])
+    assert secrets.cut(f"key={KEY}, also abcdef123456") == f"key={REDACTED}, also {REDACTED}"
+    assert secrets.cut("a short word") == "a short word"
+    assert SecretValues().cut(KEY) == KEY
+
+
+def test_scrub_text_cuts_values_blanks_secret_pairs_and_masks_numbers() -> None:
+    out = scrub_text(f"to 0558544343 with {KEY}; password=hunter22", SecretValues([KEY]))
+    assert out == f'to 055****343 with {REDACTED}; password="{REDACTED}"'
+
+
+def test_safe_detail_cuts_secrets_masks_numbers_and_keeps_field_names() -> None:
+    detail = safe_detail(f"api_key: Invalid key {KEY}\n for  233558544343", [KEY])
+    assert detail == f"api_key: Invalid key {REDACTED} for 23355****343"
+
+
+def test_safe_detail_is_bounded() -> None:
+    detail = safe_detail("x" * 1000)
+    assert len(detail) == MAX_DETAIL_CHARS
+    assert detail.endswith("…")
+    assert safe_detail("x" * MAX_DETAIL_CHARS) == "x" * MAX_DETAIL_CHARS

@@ -16,7 +16,7 @@ import structlog
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from service.contract.masking import is_secret_key, mask_json, redact_text
+from service.contract.masking import REDACTED, is_secret_key, mask_json, redact_text
 from service.observability.logging import COUNTER_KEYS, Scrubber, configure_logging, get_logger
 
 SECRET = "sk_live_9f8e7d6c5b4a"
@@ -78,8 +78,8 @@ def test_secrets_go_by_key_at_any_depth_and_by_value_anywhere() -> None:
     text = orjson.dumps(out).decode()
     assert leaks(text) == []
     assert "hunter22" not in text
-    assert out["api_key_secret"] == "[redacted]"
-    assert out["headers"]["Authorization"] == "[redacted]"
+    assert out["api_key_secret"] == REDACTED
+    assert out["headers"]["Authorization"] == REDACTED
     assert out["headers"]["Accept"] == "application/json"
 
 
@@ -158,7 +158,7 @@ def test_short_configured_values_do_not_mangle_words(captured: io.StringIO) -> N
 def reference(value: Any) -> Any:
     # Scrubber.value as it stood before its caches and shortcuts, with SECRET configured.
     if isinstance(value, str):
-        return redact_text(value.replace(SECRET, "[redacted]"))
+        return redact_text(value.replace(SECRET, REDACTED))
     if value is None or isinstance(value, bool | float):
         return value
     if isinstance(value, int):
@@ -170,7 +170,7 @@ def reference(value: Any) -> Any:
 
 def reference_entry(key: str, value: Any) -> Any:
     if is_secret_key(key):
-        return "[redacted]"
+        return REDACTED
     if key in COUNTER_KEYS and type(value) is int:
         return value
     return reference(value)

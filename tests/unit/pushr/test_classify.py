@@ -8,9 +8,9 @@ import httpx
 import orjson
 import pytest
 
+from service.contract.masking import mask_numbers_in_text
 from service.pushr.classify import classify_exception, classify_response, parse_retry_after
 from service.pushr.outcomes import Outcome
-from service.pushr.redact import mask_numbers_in_text, safe_detail
 
 NOW = 1_700_000_000.0
 
@@ -124,5 +124,6 @@ def test_mask_numbers(text: str, masked: str) -> None:
     assert mask_numbers_in_text(text) == masked
 
 
-def test_safe_detail_is_bounded() -> None:
-    assert len(safe_detail("x" * 1000)) == 200
+def test_a_long_detail_is_bounded() -> None:
+    got = classify_response(400, _json({"detail": "x" * 1000}), now=NOW)
+    assert got.detail == "HTTP 400: " + "x" * 199 + "…"
