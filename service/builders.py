@@ -208,6 +208,8 @@ def build_consumer_loop(
         handler,
         metrics=core.metrics,
         health=core.health,
+        clock=core.clock,
+        rng=core.rng,
         max_in_flight=s.max_in_flight,
         max_in_flight_per_partition=s.max_in_flight_per_partition,
         fetch_max_records=s.fetch_max_records,

@@ -10,6 +10,8 @@
 - Commits go out every `commit_interval` from a task beside the fetch loop (never blocking
   it) and hold only contiguous finished offsets; the commit lock orders them with the
   revoke's and the final commit.
+- Every wait (retry backoff, commit interval, revoke and stop deadlines) is on the
+  injected Clock, so tests step time instead of sleeping.
 - On revoke: wait for the partition's work up to a deadline, commit, then let go.
 - On stop: stop fetching, drain within the grace period, commit, return.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,6 +28,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
+from service.backoff import Backoff
+from service.clock import Clock, sleep_unless_set, wait_on_clock
 from service.kafka.offsets import OffsetTracker
 from service.observability.health import Health
 from service.observability.logging import get_logger
@@ -43,6 +48,8 @@ class ConsumerLoop:
         *,
         metrics: Metrics,
         health: Health,
+        clock: Clock,
+        rng: random.Random,
         max_in_flight: int,
         max_in_flight_per_partition: int,
         fetch_max_records: int,
@@ -61,8 +68,8 @@ class ConsumerLoop:
         self._fetch_max = fetch_max_records
         self._revoke_deadline = revoke_deadline
         self._commit_interval = commit_interval
-        self._retry_base = retry_base
-        self._retry_cap = retry_cap
+        self._clock = clock
+        self._backoff = Backoff(retry_base, retry_cap, rng)
         self.tracker = OffsetTracker()
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = defaultdict(set)
         self._paused: set[TopicPartition] = set()
@@ -79,8 +86,8 @@ class ConsumerLoop:
 
     # --- main loop -------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event, grace: float) -> None:
-        # Commits run beside the fetch loop: awaited inside it, each one (7 to 30 ms on a
-        # busy broker) stopped fetching, and so new work, for every partition.
+        # Commits run beside the fetch loop: awaited inside it, each broker round trip
+        # would stop fetching, and so new work, for every partition.
         fetching_done = asyncio.Event()
         committer = asyncio.create_task(self._commit_periodically(fetching_done))
         try:
@@ -113,10 +120,14 @@ class ConsumerLoop:
             await self.commit()
 
     async def _commit_periodically(self, done: asyncio.Event) -> None:
-        while not done.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), self._commit_interval)
-            if done.is_set():
+        """Commit every `commit_interval` on the loop's clock until `done`.
+
+        A timer, not a commit per finished record: the interval bounds both the commit
+        traffic and how much is redelivered after a crash, whatever the record rate. Tests
+        step it on a `SteppedClock` (a `ManualClock` would make this loop spin).
+        """
+        while True:
+            if await sleep_unless_set(self._clock, self._commit_interval, done):
                 return  # the final commit follows the drain
             try:
                 await self.commit()
@@ -162,7 +173,7 @@ class ConsumerLoop:
         self._maybe_resume()
 
     async def _handle_until_done(self, tp: TopicPartition, record: Any) -> None:
-        """Retry a failed record (a publish the broker refused, a bug) with capped backoff.
+        """Retry a failed record (a publish the broker refused, a bug) with the backoff.
 
         Skipping it would lose the event; leaving it unfinished would hold the partition's
         commits and an in-flight slot until a restart. Retrying is safe: the ledger turns a
@@ -185,7 +196,7 @@ class ConsumerLoop:
                     offset=record.offset,
                     attempts=failures,
                 )
-                await asyncio.sleep(min(self._retry_cap, self._retry_base * 2 ** (failures - 1)))
+                await self._clock.sleep(self._backoff.delay(failures - 1))
             else:
                 return
 
@@ -241,13 +252,12 @@ class ConsumerLoop:
     # --- revoke and shutdown ---------------------------------------------------------------
     async def _drain(self, tps: set[TopicPartition], deadline: float) -> None:
         tasks = {task for tp in tps for task in self._tasks.get(tp, set())}
-        if tasks:
-            _done, pending = await asyncio.wait(tasks, timeout=deadline)
+        pending = await wait_on_clock(self._clock, deadline, tasks)
+        if pending:
             for task in pending:
                 task.cancel()
-            if pending:
-                log.warning("drain_deadline_passed", abandoned=len(pending))
-                await asyncio.gather(*pending, return_exceptions=True)
+            log.warning("drain_deadline_passed", abandoned=len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         # Not started, so nothing to wait for: the new owner gets them from the last commit.

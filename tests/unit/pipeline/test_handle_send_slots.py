@@ -82,7 +82,11 @@ async def test_a_batch_queued_for_a_send_slot_holds_no_claim() -> None:
     second = asyncio.create_task(handler(record(1, "evt-b", "0241000002")))
     async with asyncio.timeout(5):
         await client.first_started.wait()
-    await asyncio.sleep(0.05)  # give the second batch every chance to claim
+    # Give the second batch every chance to claim: the ledger and the publisher here
+    # never block, so the only thing it can wait for is the slot. Loop turns, not time.
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not second.done()
     assert len(client.started) == 1
     claims = [await ledger.get(f"{eid}#0/1") for eid in ("evt-a", "evt-b")]
     held = [c is not None for c in claims]
