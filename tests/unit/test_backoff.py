@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.backoff import Backoff
+from tests.unit.jitter import TopOfRange
 
 
 @given(retry=st.integers(0, 200), seed=st.integers(0, 2**32))
@@ -48,15 +49,8 @@ def test_a_floor_is_the_callers_minimum_and_bounds_nothing_else() -> None:
     assert backoff.delay(0, retry_after=1.0, floor=3.0) == 3.0
 
 
-class Highest(random.Random):
-    """Always the top of the range: the schedule's ceilings, in order."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
-
-
 def test_retries_count_from_zero_and_a_negative_count_is_the_first() -> None:
-    backoff = Backoff(0.5, 30.0, Highest())
+    backoff = Backoff(0.5, 30.0, TopOfRange())
     assert [backoff.delay(n) for n in (-1, 0, 1, 2, 6, 7, 1000)] == [
         0.5, 0.5, 1.0, 2.0, 30.0, 30.0, 30.0
     ]  # fmt: skip

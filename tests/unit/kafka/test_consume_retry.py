@@ -5,7 +5,6 @@ follow the shared backoff on the loop's clock."""
 from __future__ import annotations
 
 import asyncio
-import random
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,18 +13,12 @@ from prometheus_client import CollectorRegistry
 
 from service.clock import Clock, ManualClock, SteppedClock
 from service.kafka.consume import ConsumerLoop
+from tests.unit.jitter import TopOfRange
 from tests.unit.kafka.loops import consumer_loop
 
 TP = TopicPartition("in", 0)
 BASE = 0.5
 CAP = 4.0
-
-
-class Highest(random.Random):
-    """Jitter always at the top of its range, so waits show the schedule's ceilings."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
 
 
 def loop_with(handle: Any, registry: CollectorRegistry, clock: Clock) -> ConsumerLoop:
@@ -36,7 +29,7 @@ def loop_with(handle: Any, registry: CollectorRegistry, clock: Clock) -> Consume
         handle,
         clock=clock,
         registry=registry,
-        rng=Highest(),
+        rng=TopOfRange(),
         retry_base=BASE,
         retry_cap=CAP,
     )

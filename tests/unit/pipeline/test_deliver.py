@@ -14,6 +14,7 @@ from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.plan import Batch
 from service.pushr.outcomes import Outcome, ProviderResult
+from tests.unit.jitter import TopOfRange
 
 BATCH = Batch(key="evt-1#0/1", index=0, count=1, recipients=("233558544343",))
 
@@ -209,13 +210,6 @@ async def test_nothing_is_sent_while_the_ledger_is_down(clock: ManualClock) -> N
     assert provider.calls == 1
 
 
-class Highest(random.Random):
-    """Jitter always at the top of its range, so waits show the schedule's ceilings."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
-
-
 async def test_waits_follow_the_shared_backoff_from_its_first_step(clock: ManualClock) -> None:
     ledger = FlakyLedger(clock, failures=3)
     provider = Provider(
@@ -223,7 +217,7 @@ async def test_waits_follow_the_shared_backoff_from_its_first_step(clock: Manual
         result(Outcome.RETRY_SAFE, status_code=503),
         result(Outcome.ACCEPTED, body={"id": 1}),
     )
-    await deliverer(ledger, clock, rng=Highest()).deliver(
+    await deliverer(ledger, clock, rng=TopOfRange()).deliver(
         BATCH, "at_most_once", provider, make_result
     )
     # ledger retries 0.1, 0.2, 0.4 (base 0.1), then the provider's deferrals 0.1, 0.2
@@ -237,7 +231,7 @@ async def test_a_live_claim_is_asked_about_no_sooner_than_a_tenth_of_its_lease(
     await ledger.claim(BATCH.key, "peer", 30.0)  # the peer never completes
     provider = Provider(result(Outcome.ACCEPTED, body={"id": 1}))
     async with asyncio.timeout(5):  # each BUSY wait moves the manual clock on
-        done = await deliverer(ledger, clock, rng=Highest()).deliver(
+        done = await deliverer(ledger, clock, rng=TopOfRange()).deliver(
             BATCH, "at_least_once", provider, make_result
         )
     assert done.result["outcome"] == "sent"  # the lease lapsed: taken over, then sent
