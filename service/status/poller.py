@@ -106,7 +106,7 @@ class StatusPoller:
         self._failures += 1
         self._metrics.status_polls.labels(kind).inc()
         # never sooner than the poll interval: the interval is the provider's polling budget
-        delay = self._backoff.delay(self._failures - 1, retry_after=self._interval)
+        delay = self._backoff.delay(self._failures - 1, floor=self._interval)
         log.warning(
             "status_poll_failed",
             kind=kind,

@@ -30,6 +30,7 @@ from service.status.list_reader import MessageListReader
 from service.status.poller import StatusPoller
 from service.status.tracked import MemoryTrackStore, TrackedMessage
 from service.status.tracking import StatusTracker, TrackingPublisher
+from tests.unit.jitter import TopOfRange
 
 BASE = "http://pushr.test/api/client"
 JWT = "eyJhbGciOiJIUzI1NiJ9.test-token-value.signature"
@@ -97,13 +98,6 @@ class ListApi:
 
     def pages_read(self) -> list[int]:
         return [int(parse_qs(r.url.query.decode()).get("page", ["1"])[0]) for r in self.seen]
-
-
-class TopOfRange(random.Random):
-    """Every jittered wait at its ceiling, so the growth of the backoff shows exactly."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
 
 
 class FixedLease:
