@@ -2,6 +2,8 @@
 
 Each subcommand's module is imported only when it runs, so `pushr-relay validate`
 does not pay for Kafka or the sandbox, and the production image needs no sandbox extras.
+Settings that cannot work end every subcommand the same way: one line on stderr,
+`pushr-relay: configuration error: ...`, and exit status 2; never a traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +11,13 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from service.configuration import ConfigurationError
+
+EXIT_CONFIGURATION = 2
+_ENV_PREFIX = "PUSHR_RELAY_"
 
 # subcommand -> (module, one-line help). Each module exposes `cli_main(argv) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -38,8 +47,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pushr-relay: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(SUBCOMMANDS[name][0])
-    code: int = module.cli_main(rest)
+    try:
+        code: int = module.cli_main(rest)
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        print(f"pushr-relay: configuration error: {settings_problems(exc)}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    except ConfigurationError as exc:
+        print(f"pushr-relay: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIGURATION
     return code
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """Every problem of a Settings validation on one line, named by environment variable.
+
+    The values given are left out: they may be passwords.
+    """
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        loc = [str(part) for part in error["loc"]]
+        if loc:
+            name = loc[0] if loc[0].isupper() else _ENV_PREFIX + loc[0].upper()
+            message = f"{name}: {message}"
+        problems.append(message)
+    return "; ".join(" ".join(problem.split()) for problem in problems)
 
 
 if __name__ == "__main__":

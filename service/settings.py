@@ -6,10 +6,18 @@ plain `KAFKA_BOOTSTRAP_SERVERS` / `REDIS_URL` that platforms and test runners se
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from service.kafka.security import (
+    KafkaClientSecurity,
+    KafkaSecurity,
+    SaslMechanism,
+    SecurityProtocol,
+)
 
 DeliveryMode = Literal["at_most_once", "at_least_once"]
 
@@ -43,6 +51,71 @@ class Settings(BaseSettings):
         ge=1024,
         description="Bytes per partition per fetch; a larger record still comes alone.",
     )
+    # Kafka security: one block for every client (consumer, producer, admin, produce CLI);
+    # checked once by `service.kafka.security`, see README "Connecting to a managed Kafka".
+    kafka_security_protocol: SecurityProtocol = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL (TLS, also mTLS), SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        None, description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (SASL_* only)."
+    )
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL user (PLAIN, SCRAM); an API key on Confluent Cloud."
+    )
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (PLAIN, SCRAM).")
+    kafka_sasl_oauth_token_url: str | None = Field(
+        None, description="OIDC token endpoint for OAUTHBEARER (client-credentials grant)."
+    )
+    kafka_sasl_oauth_client_id: str | None = Field(None, description="OAUTHBEARER client id.")
+    kafka_sasl_oauth_client_secret: SecretStr | None = Field(
+        None, description="OAUTHBEARER client secret."
+    )
+    kafka_sasl_oauth_scope: str | None = Field(
+        None, description="OAUTHBEARER scope to request; none = the provider's default."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM CA bundle trusted for the brokers; none = the system's CAs."
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate (mTLS), with its chain."
+    )
+    kafka_ssl_keyfile: Path | None = Field(None, description="PEM private key of the certificate.")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        None, description="Password of an encrypted private key."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True,
+        description="Check the broker certificate names the host. Unsafe to turn off: any "
+        "certificate the CA signed would then pass as the broker.",
+    )
+    _kafka_client_security: KafkaClientSecurity = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _load_kafka_security(self) -> Self:
+        # raises one line per unusable combination, before any client connects
+        self._kafka_client_security = KafkaClientSecurity(self.kafka_security())
+        return self
+
+    def kafka_client_security(self) -> KafkaClientSecurity:
+        """The checked security block: TLS context and token provider, built once."""
+        return self._kafka_client_security
+
+    def kafka_security(self) -> KafkaSecurity:
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+            ssl_key_password=self.kafka_ssl_key_password,
+            ssl_check_hostname=self.kafka_ssl_check_hostname,
+            oauth_token_url=self.kafka_sasl_oauth_token_url,
+            oauth_client_id=self.kafka_sasl_oauth_client_id,
+            oauth_client_secret=self.kafka_sasl_oauth_client_secret,
+            oauth_scope=self.kafka_sasl_oauth_scope,
+        )
 
     # --- Push.R ----------------------------------------------------------------------------
     pushr_base_url: str = Field(
@@ -143,5 +216,10 @@ class Settings(BaseSettings):
         return value
 
     def kafka_common(self) -> dict[str, Any]:
-        """Keyword arguments shared by every aiokafka client."""
-        return {"bootstrap_servers": self.kafka_bootstrap_servers, "client_id": self.client_id}
+        """Keyword arguments shared by every aiokafka client: the address, the client id and
+        the security options (one TLS context and token provider, built once)."""
+        return {
+            "bootstrap_servers": self.kafka_bootstrap_servers,
+            "client_id": self.client_id,
+            **self._kafka_client_security.options(),
+        }

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import IO
 
 import orjson
-from pydantic import ValidationError
 
 from service.contract.decoder import Contract
 from service.contract.model import ContractLimits, Rejection
@@ -74,9 +73,11 @@ def cli_main(argv: list[str]) -> int:
             print("pushr-relay validate: --now needs an RFC 3339 time with offset", file=sys.stderr)
             return EXIT_UNREADABLE
         now = parsed
+    # bad settings reach `service.cli`, which reports them without their values
+    settings = Settings()
     try:
-        contract = Contract(ContractLimits.from_settings(Settings()))
-    except (ValidationError, SchemaSetupError) as exc:
+        contract = Contract(ContractLimits.from_settings(settings))
+    except SchemaSetupError as exc:
         print(f"pushr-relay validate: cannot start: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
     out = sys.stdout.buffer
