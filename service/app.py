@@ -37,6 +37,7 @@ from service.builders import (
 )
 from service.clock import Clock, SystemClock
 from service.contract import REJECTION_REASONS
+from service.kafka.access import check_kafka_access
 from service.ledger.factory import open_ledger, redis_client
 from service.observability.health import Health, HealthServer
 from service.observability.logging import configure_logging, get_logger
@@ -104,6 +105,8 @@ async def run(
             loop.add_signal_handler(sig, stop.set)
 
     async with contextlib.AsyncExitStack() as stack:
+        # credentials the broker refuses end start-up in one line (exit 2), not a retry loop
+        await check_kafka_access(settings.kafka_bootstrap_servers, settings.kafka_client_security())
         ledger = await open_ledger(settings, clock)
         stack.push_async_callback(ledger.close)
         health.ledger_ping = ledger.ping
@@ -161,6 +164,7 @@ def configured_secrets(settings: Settings) -> list[str]:
     values = [s.get_secret_value() for s in secrets if s is not None]
     if settings.redis_url:
         values.append(urlsplit(settings.redis_url).password or "")
+    values += settings.kafka_security().secrets()
     return [v for v in values if v]
 
 

@@ -2,6 +2,8 @@
 
 For demos, smoke tests and replaying a DLQ after a fix. Lines that are not JSON objects
 are sent as they are (the relay dead-letters them), so bad input can be reproduced too.
+It connects as the relay does (`Settings.kafka_common()`: address, TLS, SASL), and a broker
+refusing those settings ends it with the relay's one-line configuration error.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from service.kafka.access import check_kafka_access
 from service.settings import Settings
 
 
@@ -26,8 +30,14 @@ def _key(line: bytes) -> bytes | None:
     return event_id.encode() if isinstance(event_id, str) else None
 
 
-async def produce(bootstrap: str, topic: str, lines: list[bytes]) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def produce(settings: Settings, topic: str, lines: list[bytes], bootstrap: str = "") -> int:
+    """Send `lines` to `topic` with the settings' Kafka options (`bootstrap` overrides the
+    address) and wait for every acknowledgement."""
+    options: Mapping[str, Any] = settings.kafka_common()
+    if bootstrap:
+        options = {**options, "bootstrap_servers": bootstrap}
+    await check_kafka_access(options["bootstrap_servers"], settings.kafka_client_security())
+    producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         acks = [await producer.send(topic, value=line, key=_key(line)) for line in lines]
@@ -54,12 +64,6 @@ def cli_main(argv: Sequence[str]) -> int:
         print(f"pushr-relay produce: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
     lines = [line for line in data.splitlines() if line.strip()]
-    count = asyncio.run(
-        produce(
-            args.bootstrap or settings.kafka_bootstrap_servers,
-            args.topic or settings.in_topic,
-            lines,
-        )
-    )
+    count = asyncio.run(produce(settings, args.topic or settings.in_topic, lines, args.bootstrap))
     print(f"produced {count} records to {args.topic or settings.in_topic}")
     return 0
