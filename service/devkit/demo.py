@@ -3,6 +3,7 @@
 Starts a real Kafka broker, the Push.R sandbox and the relay as its own process, produces
 sample events (valid ones and broken ones), prints each result, status and dead letter as
 it arrives, prints a metrics summary, and stops everything — also on Ctrl-C.
+`--security sasl_ssl|mtls` secures the broker; every client then connects through it.
 """
 
 from __future__ import annotations
@@ -30,18 +31,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from service.devkit.broker.local_broker import LocalKafka
 from service.devkit.broker.processes import die_with_parent_hook
+from service.devkit.broker.secured import SECURITY_MODES, BrokerSecurity
 from service.devkit.sandbox import RunningSandbox, SandboxConfig
 from service.devkit.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from service.kafka.admin import create_topics
 
-BOLD, DIM, GREEN, RED, YELLOW, RESET = (
-    "\033[1m",
-    "\033[2m",
-    "\033[32m",
-    "\033[31m",
-    "\033[33m",
-    "\033[0m",
-)
+BOLD, DIM, GREEN, RED, YELLOW, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m",
+                                        "\033[33m", "\033[0m")  # fmt: skip
 
 
 def sample_events(run: str) -> list[bytes]:
@@ -157,11 +153,15 @@ def _cost(record: dict[str, Any]) -> str:
     return f"{cost} GHS" if cost is not None else "n/a (template send)"
 
 
+def _connect(kafka: LocalKafka) -> dict[str, Any]:
+    return {"bootstrap_servers": kafka.bootstrap_servers, **kafka.client_options()}
+
+
 async def watch(
-    bootstrap: str, outbound: str, dlq: str, *, expect_final: int, expect_dlq: int, within: float
+    kafka: LocalKafka, outbound: str, dlq: str, *, expect_final: int, expect_dlq: int, within: int
 ) -> tuple[int, int]:
     consumer = AIOKafkaConsumer(
-        outbound, dlq, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        outbound, dlq, auto_offset_reset="earliest", group_id=None, **_connect(kafka)
     )
     await consumer.start()
     finals = dead = 0
@@ -183,8 +183,8 @@ async def watch(
     return finals, dead
 
 
-async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def produce(kafka: LocalKafka, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(acks="all", **_connect(kafka))
     await producer.start()
     try:
         for value in values:
@@ -214,7 +214,7 @@ def metrics_summary(text: str) -> list[str]:
     return [f"  {label:<26} {sums[name]:g}" for name, label in wanted.items()]
 
 
-async def demo(keep_running: bool) -> int:
+async def demo(keep_running: bool, security: BrokerSecurity = "plain") -> int:
     # Fresh topics elect leaders while the first records are sent; the client retries, and
     # its warnings would only interleave with the output a person reads.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
@@ -222,17 +222,17 @@ async def demo(keep_running: bool) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="pushr-relay-demo-"))
     print(f"{BOLD}pushr-relay demo{RESET}  (logs in {workdir})")
     print("1/5 starting Apache Kafka (jars from Maven Central on first run)…", flush=True)
-    with LocalKafka(nodes=1, workdir=workdir / "kafka") as kafka:
+    with LocalKafka(nodes=1, workdir=workdir / "kafka", security=security) as kafka:
         bootstrap = kafka.bootstrap_servers
-        print(f"    broker at {bootstrap}")
+        print(f"    broker at {bootstrap} ({kafka.material.listener})")
         print("2/5 starting the Push.R sandbox…", flush=True)
         with RunningSandbox(SandboxConfig()) as sandbox:
             print(f"    sandbox at {sandbox.url}")
             topics = {"in": "sms.requests", "out": "sms.events", "dlq": "sms.requests.dlq"}
-            await create_topics(bootstrap, list(topics.values()), 3, 1)
+            await create_topics(bootstrap, list(topics.values()), 3, 1, **kafka.client_options())
             metrics_port = _free_port()
             env = {
-                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                **kafka.client_env(),
                 "PUSHR_RELAY_PUSHR_BASE_URL": sandbox.url,
                 "PUSHR_RELAY_PUSHR_API_KEY_PUBLIC": DEMO_PUBLIC_KEY,
                 "PUSHR_RELAY_PUSHR_API_KEY_SECRET": DEMO_SECRET_KEY,
@@ -246,9 +246,9 @@ async def demo(keep_running: bool) -> int:
                 print(
                     f"4/5 producing {len(events)} sample events (3 of them broken)…\n", flush=True
                 )
-                await produce(bootstrap, topics["in"], events)
+                await produce(kafka, topics["in"], events)
                 finals, dead = await watch(
-                    bootstrap,
+                    kafka,
                     topics["out"],
                     topics["dlq"],
                     expect_final=len(events),
@@ -284,9 +284,12 @@ def cli_main(argv: Sequence[str]) -> int:
         action="store_true",
         help="leave everything up until Ctrl-C (browse /metrics)",
     )
+    parser.add_argument(
+        "--security", choices=SECURITY_MODES, default="plain", help="broker listener security"
+    )
     args = parser.parse_args(list(argv))
     try:
-        return asyncio.run(demo(args.keep_running))
+        return asyncio.run(demo(args.keep_running, args.security))
     except KeyboardInterrupt:
         print("\ninterrupted: everything stopped.")
         return 130

@@ -1,4 +1,8 @@
-"""Small admin helpers over aiokafka's admin client, shared by the app, the demo and tests."""
+"""Small admin helpers over aiokafka's admin client, shared by the app, the demo and tests.
+
+`client_options` are the security keyword arguments of every client (`Settings.kafka_common()`
+without the address, or `LocalKafka.client_options()`), so these connect as the relay does.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ async def wait_for_cluster(
     *,
     min_brokers: int = 1,
     require_nodes: Collection[int] = (),
+    **client_options: Any,
 ) -> dict[str, Any]:
     """Wait until the cluster answers a describe-cluster with a controller, at least
     `min_brokers` live brokers and every node id of `require_nodes` among them.
@@ -32,7 +37,9 @@ async def wait_for_cluster(
     while (remaining := deadline - loop.time()) > 0:
         attempt = min(remaining, _ATTEMPT_S)
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(attempt * 1000))
+            bootstrap_servers=bootstrap,
+            request_timeout_ms=max(1000, int(attempt * 1000)),
+            **client_options,
         )
         try:
             async with asyncio.timeout(attempt):
@@ -60,6 +67,7 @@ async def create_topics(
     config: Mapping[str, str] | None = None,
     # also the broker-side CreateTopics timeout, so it cannot be an outer asyncio.timeout
     timeout: float = 30.0,  # noqa: ASYNC109
+    **client_options: Any,
 ) -> None:
     """Create `names` (existing ones are left as they are), then wait until all have leaders.
 
@@ -68,7 +76,9 @@ async def create_topics(
     """
     if not names:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **client_options
+    )
     try:
         await admin.start()
         topics = [

@@ -45,14 +45,17 @@ def fresh_ports(nodes: int) -> list[NodePorts]:
     return [NodePorts(flat[2 * i], flat[2 * i + 1]) for i in range(nodes)]
 
 
-def plan_cluster(workdir: Path, nodes: int, version: str) -> tuple[str, list[NodePorts]]:
+def plan_cluster(
+    workdir: Path, nodes: int, version: str, security: str = "plain"
+) -> tuple[str, list[NodePorts]]:
     """Cluster id and ports for `nodes` nodes in `workdir`, recorded in its cluster.json.
 
-    Data of a former cluster of the same size is reused with its id (and its ports, while
-    they are free: a developer's KAFKA_BOOTSTRAP_SERVERS stays valid across restarts);
-    any other former data is removed.
+    Data of a former cluster of the same size and security is reused with its id (and its
+    ports, while they are free: a developer's KAFKA_BOOTSTRAP_SERVERS stays valid across
+    restarts); any other former data is removed (SCRAM users exist only in data formatted
+    for them).
     """
-    saved = _saved_cluster(workdir, nodes)
+    saved = _saved_cluster(workdir, nodes, security)
     if saved is not None:
         cluster_id, ports = saved
         if not all(port_is_free(p.broker) and port_is_free(p.controller) for p in ports):
@@ -66,12 +69,13 @@ def plan_cluster(workdir: Path, nodes: int, version: str) -> tuple[str, list[Nod
         "nodes": nodes,
         "ports": [[p.broker, p.controller] for p in ports],
         "kafka_version": version,
+        "security": security,
     }
     (workdir / CLUSTER_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return cluster_id, ports
 
 
-def _saved_cluster(workdir: Path, nodes: int) -> tuple[str, list[NodePorts]] | None:
+def _saved_cluster(workdir: Path, nodes: int, security: str) -> tuple[str, list[NodePorts]] | None:
     try:
         record = json.loads((workdir / CLUSTER_FILE).read_text())
         ports = [NodePorts(int(b), int(c)) for b, c in record["ports"]]
@@ -79,6 +83,8 @@ def _saved_cluster(workdir: Path, nodes: int) -> tuple[str, list[NodePorts]] | N
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if record.get("nodes") != nodes or len(ports) != nodes:
+        return None
+    if record.get("security", "plain") != security:
         return None
     return cluster_id, ports
 
@@ -122,9 +128,12 @@ def server_properties(
     ports: Sequence[NodePorts],
     data_dir: Path,
     overrides: Mapping[str, object] | None = None,
+    *,
+    listener: str = "PLAINTEXT",
 ) -> str:
     """A combined broker+controller node `node_id` (1-based) of the cluster `ports` describes;
-    `overrides` win over these defaults."""
+    clients and brokers use `listener` (named after its security protocol), the controllers
+    PLAINTEXT; `overrides` win over these defaults."""
     me = ports[node_id - 1]
     voters = ",".join(f"{i}@{HOST}:{p.controller}" for i, p in enumerate(ports, start=1))
     factor, min_isr = replication_for(len(ports))
@@ -132,11 +141,11 @@ def server_properties(
         "process.roles": "broker,controller",
         "node.id": node_id,
         "controller.quorum.voters": voters,
-        "listeners": f"PLAINTEXT://{HOST}:{me.broker},CONTROLLER://{HOST}:{me.controller}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{me.broker}",
+        "listeners": f"{listener}://{HOST}:{me.broker},CONTROLLER://{HOST}:{me.controller}",
+        "advertised.listeners": f"{listener}://{HOST}:{me.broker}",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "inter.broker.listener.name": listener,
+        "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{listener}:{listener}",
         "log.dirs": data_dir,
         "num.partitions": 1,
         "default.replication.factor": factor,
@@ -164,6 +173,23 @@ def server_properties(
         + "\n".join(lines)
         + "\n"
     )
+
+
+def write_node_config(
+    node_dir: Path,
+    node_id: int,
+    ports: Sequence[NodePorts],
+    overrides: Mapping[str, object],
+    listener: str,
+) -> Path:
+    """`node_dir` with its logs/ and data/ folders and its server.properties (returned)."""
+    (node_dir / "logs").mkdir(parents=True, exist_ok=True)
+    (node_dir / "data").mkdir(parents=True, exist_ok=True)
+    props = node_dir / "server.properties"
+    props.touch(mode=0o600)  # an inter-broker SCRAM password may be in it
+    text = server_properties(node_id, ports, node_dir / "data", overrides, listener=listener)
+    props.write_text(text)
+    return props
 
 
 # INFO goes to a file per node (`-Dkafka.logs.dir`); nothing reaches the console, so neither

@@ -3,23 +3,24 @@
     with LocalKafka(nodes=1) as kafka:
         use(kafka.bootstrap_servers)          # "127.0.0.1:P"
 
+    with LocalKafka(security="sasl_ssl") as kafka:  # or "mtls"
+        AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, **kafka.client_options())
+
 `pushr-relay kafka start|stop|status` runs the same cluster detached
 (see `service.devkit.broker.cli`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import shutil
 import tempfile
 import time
-from collections.abc import Coroutine, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 from service.devkit.broker.config import (
     HOST,
@@ -27,15 +28,24 @@ from service.devkit.broker.config import (
     NodePorts,
     plan_cluster,
     port_answers,
-    server_properties,
+    write_node_config,
 )
 from service.devkit.broker.jars import KafkaSetupError, ensure_jars, find_java, kafka_version
-from service.devkit.broker.processes import JavaProcess, java_command, run_tools, spawn, terminate
+from service.devkit.broker.processes import (
+    JavaProcess,
+    failure_report,
+    java_command,
+    node_commands,
+    run_sync,
+    run_tools,
+    spawn,
+    terminate,
+)
+from service.devkit.broker.secured import BrokerSecurity, SecurityMaterial, prepare_material
+from service.devkit.certs import Authority
 from service.kafka.admin import wait_for_cluster
 
 __all__ = ["KafkaSetupError", "LocalKafka"]
-
-_T = TypeVar("_T")
 
 
 class LocalKafka:
@@ -47,6 +57,8 @@ class LocalKafka:
     kept, and a later start there reuses its data when the node count matches.
     `properties` override server.properties entries (e.g. `broker.session.timeout.ms`, whose
     9 s default is how long a killed node stays leader of its partitions).
+    `security` secures the client listener (`service.devkit.broker.secured`), with
+    certificates `authority` signs when given (tests issue more client certificates from it).
     Call `start` from a long-lived thread (normally the main one): the kernel's death signal
     follows the thread that forked the JVM.
     """
@@ -62,17 +74,21 @@ class LocalKafka:
         start_timeout: float = 90.0,
         jvm_options: Sequence[str] = (),
         properties: Mapping[str, object] | None = None,
+        security: BrokerSecurity = "plain",
+        authority: Authority | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError("nodes must be at least 1")
         self.nodes = nodes
         self.heap = heap
         self.start_timeout = start_timeout
-        self._requested_workdir = workdir
-        self._libs_dir = libs_dir
-        self._detached = detached
+        self._requested_workdir, self._libs_dir, self._detached = workdir, libs_dir, detached
         self._jvm_options = tuple(jvm_options)
         self._properties = dict(properties or {})
+        self.security: BrokerSecurity = security
+        self._authority = authority
+        # CA, certificates and SCRAM passwords of the client listener, made by `start`
+        self.material = SecurityMaterial()
         self._workdir: Path | None = None
         self._owns_workdir = False
         self._cluster_id = ""
@@ -106,6 +122,14 @@ class LocalKafka:
     def pids(self) -> dict[int, int]:
         """Node id -> pid of the nodes running now."""
         return {n: p.pid for n, p in self._procs.items() if p.alive()}
+
+    def client_env(self) -> dict[str, str]:
+        """The variables that configure `pushr-relay run` and `produce` for this cluster."""
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers, **self.material.client_env()}
+
+    def client_options(self) -> dict[str, Any]:
+        """aiokafka keyword arguments (besides the address) for a client of this cluster."""
+        return self.material.client_options
 
     def broker_port(self, node_id: int) -> int:
         return self._ports[self._index(node_id)].broker
@@ -218,36 +242,26 @@ class LocalKafka:
         else:
             self._workdir = self._requested_workdir.expanduser().resolve()
             self._workdir.mkdir(parents=True, exist_ok=True)
-        self._cluster_id, self._ports = plan_cluster(self._workdir, self.nodes, kafka_version())
+        self._cluster_id, self._ports = plan_cluster(
+            self._workdir, self.nodes, kafka_version(), self.security
+        )
+        self.material = prepare_material(self.security, self._workdir, self._authority)
 
     def _write_config(self, java: str, libs: Path) -> None:
         log4j = self.workdir / "log4j2.properties"
         log4j.write_text(LOG4J2_PROPERTIES)
         formats: dict[int, list[str]] = {}
+        overrides = self.material.broker_properties() | self._properties
         for node_id in self.node_ids:
             node_dir = self._node_dir(node_id)
-            logs, data = node_dir / "logs", node_dir / "data"
-            logs.mkdir(parents=True, exist_ok=True)
-            data.mkdir(parents=True, exist_ok=True)
-            props = node_dir / "server.properties"
-            props.write_text(server_properties(node_id, self._ports, data, self._properties))
-            java_prefix = partial(java_command, java, libs, logs=logs, log4j=log4j)
-            self._commands[node_id] = [
-                *java_prefix(heap=self.heap, options=self._jvm_options),
-                "kafka.Kafka",
-                str(props),
-            ]
-            # --ignore-formatted: data kept from a former run of this workdir stays as it is
-            formats[node_id] = [
-                *java_prefix(heap="256m"),
-                "kafka.tools.StorageTool",
-                "format",
-                "--ignore-formatted",
-                "-t",
-                self._cluster_id,
-                "-c",
-                str(props),
-            ]
+            write_node_config(node_dir, node_id, self._ports, overrides, self.material.listener)
+            self._commands[node_id], formats[node_id] = node_commands(
+                java_command=partial(java_command, java, libs, log4j=log4j),
+                node_dir=node_dir,
+                heap=self.heap,
+                jvm_options=self._jvm_options,
+                format_arguments=["-t", self._cluster_id, *self.material.format_arguments()],
+            )
         run_tools("formatting the log dir", formats)
 
     def _spawn(self, node_id: int) -> None:
@@ -263,13 +277,14 @@ class LocalKafka:
                     raise KafkaSetupError(self._failure(node_id, f"no answer in {timeout:.0f}s"))
                 time.sleep(0.1)
         try:
-            _run_sync(
+            run_sync(
                 wait_for_cluster(
                     self.bootstrap_servers,
                     max(1.0, deadline - time.monotonic()),
                     # nodes stopped on purpose (stop_node) are not waited for
                     min_brokers=len(self.pids),
                     require_nodes=node_ids,
+                    **self.client_options(),
                 )
             )
         except TimeoutError as exc:
@@ -282,27 +297,4 @@ class LocalKafka:
             raise KafkaSetupError(self._failure(node_id, f"JVM exited ({status}) while starting"))
 
     def _failure(self, node_id: int, what: str) -> str:
-        """`what`, with the node's first errors (the cause; later lines are mostly the
-        shutdown that follows) and its last log lines."""
-        logs = self._node_dir(node_id) / "logs"
-        parts = [f"Kafka node {node_id}: {what}"]
-        for name in ("jvm.out", "server.log"):
-            try:
-                lines = (logs / name).read_text(errors="replace").splitlines()
-            except OSError:
-                continue
-            errors = [
-                f"{line}\n{lines[i + 1] if i + 1 < len(lines) else ''}"
-                for i, line in enumerate(lines)
-                if " ERROR " in line or " FATAL " in line
-            ][:5]
-            if errors:
-                parts.append(f"--- {logs / name} (first errors)\n" + "\n".join(errors))
-            parts.append(f"--- {logs / name} (last lines)\n" + "\n".join(lines[-15:]))
-        return "\n".join(parts)
-
-
-def _run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
-    """Run a coroutine to completion from sync code, even inside a running event loop."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-kafka") as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return failure_report(self._node_dir(node_id) / "logs", f"Kafka node {node_id}: {what}")

@@ -8,22 +8,26 @@ and command lines.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from service.devkit.broker.jars import KafkaSetupError
 
 _PR_SET_PDEATHSIG = 1
 _POLL_S = 0.1
 _TOOL_TIMEOUT_S = 120.0
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -61,6 +65,23 @@ def java_command(
         "-cp",
         f"{libs}/*",
     ]
+
+
+def node_commands(
+    *,
+    java_command: Callable[..., list[str]],
+    node_dir: Path,
+    heap: str,
+    jvm_options: Sequence[str],
+    format_arguments: Sequence[str],
+) -> tuple[list[str], list[str]]:
+    """The command lines that run the node of `node_dir` and format its log dir;
+    `java_command(heap=, logs=, options=)` makes their JVM part."""
+    logs, props = node_dir / "logs", str(node_dir / "server.properties")
+    run = [*java_command(heap=heap, logs=logs, options=jvm_options), "kafka.Kafka", props]
+    # --ignore-formatted: data kept from a former run of the workdir stays as it is
+    storage = ["kafka.tools.StorageTool", "format", "--ignore-formatted", "-c", props]
+    return run, [*java_command(heap="256m", logs=logs), *storage, *format_arguments]
 
 
 def run_tools(what: str, commands: Mapping[int, Sequence[str]]) -> None:
@@ -213,3 +234,29 @@ def _wait_gone(processes: list[JavaProcess], timeout: float) -> list[JavaProcess
         time.sleep(_POLL_S)
         pending = [p for p in pending if p.alive()]
     return pending
+
+
+def failure_report(logs: Path, what: str) -> str:
+    """`what`, with a node's first errors (the cause; later lines are mostly the shutdown
+    that follows) and its last log lines."""
+    parts = [what]
+    for name in ("jvm.out", "server.log"):
+        try:
+            lines = (logs / name).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        errors = [
+            f"{line}\n{lines[i + 1] if i + 1 < len(lines) else ''}"
+            for i, line in enumerate(lines)
+            if " ERROR " in line or " FATAL " in line
+        ][:5]
+        if errors:
+            parts.append(f"--- {logs / name} (first errors)\n" + "\n".join(errors))
+        parts.append(f"--- {logs / name} (last lines)\n" + "\n".join(lines[-15:]))
+    return "\n".join(parts)
+
+
+def run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-kafka") as pool:
+        return pool.submit(asyncio.run, coro).result()
