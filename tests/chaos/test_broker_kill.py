@@ -13,6 +13,7 @@ from service.devkit.sandbox import RunningSandbox
 from tests.chaos.harness import env_int
 from tests.chaos.report import ChaosReport
 from tests.chaos.scenarios import broker_kill
+from tests.fixtures.kafka import require_native_broker_tools
 from tests.fixtures.redis import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.chaos]
@@ -20,6 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.chaos]
 
 @pytest.fixture(params=[1, 3], ids=["1-node", "3-nodes"])
 def own_kafka(request: pytest.FixtureRequest) -> Iterator[LocalKafka]:
+    require_native_broker_tools()
     # a cluster of this test alone: it gets killed
     with LocalKafka(nodes=request.param, properties={"broker.session.timeout.ms": 4000}) as k:
         yield k

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,14 +14,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from service.devkit.broker.local_broker import LocalKafka
 from service.kafka.admin import create_topics
-from tests.fixtures.kafka import TopicFactory
+from tests.fixtures.kafka import TopicFactory, require_native_broker_tools
 
 pytestmark = pytest.mark.integration
-
-needs_java = pytest.mark.skipif(
-    shutil.which("java") is None or shutil.which("mvn") is None,
-    reason="the native broker needs Java 17+ and Maven",
-)
 
 
 async def _consume(bootstrap: str, topic: str, count: int, group: str) -> list[bytes]:
@@ -109,8 +103,8 @@ def _java_pids_naming(directory: Path) -> list[int]:
     return pids
 
 
-@needs_java
 def test_cli_start_status_stop(tmp_path: Path) -> None:
+    require_native_broker_tools()
     run_dir = tmp_path / "broker"
     try:
         started = _kafka_cli("start", "--dir", str(run_dir), cwd=tmp_path)
@@ -143,9 +137,9 @@ def test_cli_start_status_stop(tmp_path: Path) -> None:
         _kafka_cli("stop", "--dir", str(run_dir), cwd=tmp_path)
 
 
-@needs_java
 @pytest.mark.slow
 async def test_three_nodes_keep_accepting_writes_with_one_node_down() -> None:
+    require_native_broker_tools()
     with LocalKafka(nodes=3) as kafka:
         bootstrap = kafka.bootstrap_servers
         topic = "replicated"

@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema
 import orjson
 import pytest
+import yaml
 
 from service.contract.model import REJECTION_REASONS
 from service.contract.phones import REASON_TEXT
@@ -22,8 +23,6 @@ from service.contract.schemas import (
 )
 from service.settings import Settings
 from tests.unit.contract.examples import example_files
-
-yaml = pytest.importorskip("yaml")
 
 DIR = Path(__file__).resolve().parents[3] / "schemas"
 README = (DIR / "README.md").read_text(encoding="utf-8")

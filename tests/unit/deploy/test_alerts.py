@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from service.contract import REJECTION_REASONS
 from service.observability.metrics import Metrics
 from tests.unit.deploy._common import DEPLOY, exported_series, metric_names
-from tests.unit.deploy._promtool import PROMTOOL
+from tests.unit.deploy._promtool import run_promtool
 
 PROMETHEUS = DEPLOY / "prometheus"
 ALERTS = PROMETHEUS / "alerts.yml"
@@ -30,9 +30,6 @@ REQUIRED = {
     "PushrRelayNoProgress",
     "PushrRelayUnknownOutcomes",
 }
-needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool not installed (Debian: prometheus)"
-)
 
 
 def rules() -> list[dict[str, Any]]:
@@ -41,32 +38,21 @@ def rules() -> list[dict[str, Any]]:
 
 
 def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    assert PROMTOOL is not None
-    return subprocess.run(
-        [PROMTOOL, *map(str, args)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-        cwd=PROMETHEUS,
-    )
+    return run_promtool(*args, cwd=PROMETHEUS)
 
 
-@needs_promtool
 def test_promtool_check_rules() -> None:
     result = promtool("check", "rules", ALERTS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules())} rules found" in result.stdout
 
 
-@needs_promtool
 def test_promtool_unit_tests() -> None:
     result = promtool("test", "rules", ALERT_TESTS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
-@needs_promtool
 def test_promtool_check_config() -> None:
     # --syntax-only: the rule file path is the container's, not this checkout's.
     result = promtool("check", "config", "--syntax-only", PROMETHEUS / "prometheus.yml")

@@ -7,7 +7,6 @@ required structure is checked explicitly below (`test_servicemonitor_*`, `test_s
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from functools import cache
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from service.settings import Settings
+from tests.fixtures.tools import require_tool
 from tests.unit.deploy._common import DEPLOY, SECRET_FIELDS, env_field, setting_env_names
 
 K8S = DEPLOY / "k8s"
@@ -25,20 +25,15 @@ OVERLAYS = ("dev", "prod")
 # The oldest Kubernetes minor we claim to support, and the newest the package knows.
 K8S_VERSIONS = ("1.29", kubernetes_validate.latest_version())
 CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("keda.sh/v1alpha1", "ScaledObject")}
-KUBECTL = shutil.which("kubectl")
-
-pytestmark = pytest.mark.skipif(
-    KUBECTL is None, reason="kubectl not installed: cannot render the kustomize overlays"
-)
 
 Obj = dict[str, Any]
 
 
 @cache
 def render(overlay: str) -> tuple[Obj, ...]:
-    assert KUBECTL is not None
+    kubectl = require_tool("kubectl", purpose="it renders the kustomize overlays")
     out = subprocess.run(
-        [KUBECTL, "kustomize", str(K8S / "overlays" / overlay)],
+        [kubectl, "kustomize", str(K8S / "overlays" / overlay)],
         capture_output=True,
         text=True,
         check=False,
@@ -66,7 +61,8 @@ def config(overlay: str) -> dict[str, str]:
 
 def relay_container(overlay: str) -> Obj:
     pod = one(overlay, "Deployment")["spec"]["template"]["spec"]
-    (container,) = [c for c in pod["containers"] if c["name"] == "relay"]
+    relays: list[Obj] = [c for c in pod["containers"] if c["name"] == "relay"]
+    (container,) = relays
     return container
 
 
