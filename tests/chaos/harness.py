@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -284,25 +283,6 @@ class RelayProcess:
                 self.proc.kill()
                 self.proc.wait(10)
         return self.proc.returncode
-
-    def metrics(self) -> str:
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
-        except httpx.HTTPError:
-            return ""
-
-    def metric(self, name: str, **labels: str) -> float:
-        """Sum of the samples of `name` matching `labels` (0 when unreachable)."""
-        total = 0.0
-        for line in self.metrics().splitlines():
-            if not line.startswith(name):
-                continue
-            head, _, value = line.rpartition(" ")
-            if head.split("{")[0] != name:
-                continue
-            if all(f'{k}="{v}"' in head for k, v in labels.items()):
-                total += float(value)
-        return total
 
     def log_lines(self) -> Iterator[str]:
         for path in self.logs:

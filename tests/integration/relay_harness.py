@@ -28,6 +28,7 @@ from service.devkit.broker.processes import die_with_parent_hook
 from service.devkit.sandbox import RunningSandbox
 from service.devkit.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from service.settings import Settings
+from tests.fixtures.metrics import sample_value
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,8 +114,8 @@ class RunningRelay:
     task: asyncio.Task[int] | None = None
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
-        value = self.registry.get_sample_value(name, labels or {})
-        return 0.0 if value is None else value
+        """The sample's value; a metric or label set the relay does not export raises."""
+        return sample_value(self.registry, name, labels)
 
     async def stop(self) -> int:
         self.stop_event.set()

@@ -5,16 +5,16 @@ rejected Push.R credentials make the relay not ready while it stays alive."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fixtures.metrics import parse_exposition, sample_names
+from tests.fixtures.metrics import sample_value as value
 from tests.fixtures.redis import free_port
+from tests.fixtures.tools import require_tool
 from tests.integration.relay_harness import (
     TopicReader,
     eventually,
@@ -28,30 +28,16 @@ from tests.integration.relay_harness import (
 
 pytestmark = pytest.mark.integration
 
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-
 
 def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PROMTOOL, "check", "metrics"],
+        [require_tool("promtool"), "check", "metrics"],
         input=text,
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
-
-
-def value(parsed: dict[Any, float], name: str, **labels: str) -> float:
-    return parsed.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 async def get_json(http: httpx.AsyncClient, path: str) -> tuple[int, dict[str, Any]]:
@@ -65,8 +51,6 @@ async def get_json(http: httpx.AsyncClient, path: str) -> tuple[int, dict[str, A
 async def test_live_metrics_are_promtool_clean_and_count_the_traffic(
     kafka_bootstrap, topic_factory, sandbox
 ) -> None:
-    if not os.access(PROMTOOL, os.X_OK):
-        pytest.skip("promtool not installed: `apt-get install -y prometheus` (Debian)")
     topics = await make_topics(topic_factory)
     port = free_port()
     settings = relay_settings(kafka_bootstrap, sandbox, topics, http_port=port)
@@ -98,44 +82,47 @@ async def test_live_metrics_are_promtool_clean_and_count_the_traffic(
         assert response.headers["content-type"].startswith("text/plain")
         text = response.text
 
-    check = promtool_check(text)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.strip() == ""
-    assert check.stderr.strip() == ""
-
-    m = samples(text)
+    m = parse_exposition(text)
     assert value(m, "pushr_relay_events_consumed_total") == 2
     assert value(m, "pushr_relay_events_accepted_total") == 1
-    assert value(m, "pushr_relay_events_rejected_total", reason="schema_invalid") == 1
-    assert value(m, "pushr_relay_events_dead_lettered_total", reason="schema_invalid") == 1
+    assert value(m, "pushr_relay_events_rejected_total", {"reason": "schema_invalid"}) == 1
+    assert value(m, "pushr_relay_events_dead_lettered_total", {"reason": "schema_invalid"}) == 1
     assert value(m, "pushr_relay_recipients_accepted_total") == 2
     assert (
-        value(m, "pushr_relay_provider_requests_total", endpoint="send-sms", outcome="accepted")
+        value(
+            m,
+            "pushr_relay_provider_requests_total",
+            {"endpoint": "send-sms", "outcome": "accepted"},
+        )
         == 1
     )
-    assert value(m, "pushr_relay_provider_request_duration_seconds_count", endpoint="send-sms") == 1
-    assert value(m, "pushr_relay_ledger_claims_total", status="claimed") == 1
-    assert value(m, "pushr_relay_results_published_total", outcome="sent") == 1
-    assert value(m, "pushr_relay_status_events_published_total", status="rejected") == 1
+    assert (
+        value(m, "pushr_relay_provider_request_duration_seconds_count", {"endpoint": "send-sms"})
+        == 1
+    )
+    assert value(m, "pushr_relay_ledger_claims_total", {"status": "claimed"}) == 1
+    assert value(m, "pushr_relay_results_published_total", {"outcome": "sent"}) == 1
+    assert value(m, "pushr_relay_status_events_published_total", {"status": "rejected"}) == 1
     assert value(m, "pushr_relay_sms_units_total") == 2
     assert value(m, "pushr_relay_sms_cost_ghs_total") > 0
     assert value(m, "pushr_relay_end_to_end_seconds_count") == 1
     assert value(m, "pushr_relay_batches_in_flight") == 0
-    assert value(m, "pushr_relay_breaker_state", endpoint="send-sms", state="closed") == 1
+    assert value(m, "pushr_relay_breaker_state", {"endpoint": "send-sms", "state": "closed"}) == 1
     assert value(m, "pushr_relay_ready") == 1
-    assert value(m, "pushr_relay_readiness_check", check="pushr_credentials") == 1
-    assert value(m, "pushr_relay_consumer_lag", topic=topics.inbound, partition="0") == 0
-    assert any(name == "pushr_relay_build_info" for name, _ in m)
+    assert value(m, "pushr_relay_readiness_check", {"check": "pushr_credentials"}) == 1
+    assert value(m, "pushr_relay_consumer_lag", {"topic": topics.inbound, "partition": "0"}) == 0
+    assert "pushr_relay_build_info" in sample_names(m)
     # a label set exists before its first event, so dashboards and rate() see zeros
-    assert ("pushr_relay_events_rejected_total", (("reason", "not_json"),)) in m
-    assert (
-        "pushr_relay_provider_request_duration_seconds_bucket",
-        (("endpoint", "send-sms"), ("le", "30.0")),
-    ) in m
-    assert (
-        "pushr_relay_provider_request_duration_seconds_bucket",
-        (("endpoint", "send-sms"), ("le", "0.01")),
-    ) in m
+    assert value(m, "pushr_relay_events_rejected_total", {"reason": "not_json"}) == 0
+    buckets = "pushr_relay_provider_request_duration_seconds_bucket"
+    assert value(m, buckets, {"endpoint": "send-sms", "le": "30.0"}) == 1
+    assert value(m, buckets, {"endpoint": "send-sms", "le": "0.01"}) in {0, 1}  # a fast answer
+
+    # Last, so that a machine without promtool still checks every metric above.
+    check = promtool_check(text)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.strip() == ""
+    assert check.stderr.strip() == ""
 
 
 async def test_rejected_keys_make_the_relay_not_ready_but_alive(

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from service.contract import REJECTION_REASONS
 from service.observability.metrics import Metrics
 from service.settings import Settings
+from tests.fixtures.metrics import family_sample_names
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
@@ -41,17 +42,6 @@ def env_field(env_name: str) -> str:
     raise KeyError(env_name)
 
 
-_SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "gauge": ("",),
-    "histogram": ("_bucket", "_sum", "_count", "_created"),
-    "summary": ("", "_sum", "_count", "_created"),
-    "info": ("_info",),
-    "stateset": ("",),
-    "enum": ("",),
-}
-
-
 @cache
 def exported_series() -> frozenset[str]:
     """Names of every series the relay exports, read from a fresh registry.
@@ -61,11 +51,7 @@ def exported_series() -> frozenset[str]:
     """
     registry = CollectorRegistry()
     Metrics(registry, REJECTION_REASONS)
-    names: set[str] = set()
-    for family in registry.collect():
-        names.update(family.name + suffix for suffix in _SUFFIXES[family.type])
-        names.update(sample.name for sample in family.samples)
-    return frozenset(names)
+    return frozenset().union(*(family_sample_names(f) for f in registry.collect()))
 
 
 # A PromQL identifier followed by `{`, `[`, whitespace, `)` or end: the metric names of an

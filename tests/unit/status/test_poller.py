@@ -30,6 +30,7 @@ from service.status.list_reader import MessageListReader
 from service.status.poller import StatusPoller
 from service.status.tracked import MemoryTrackStore, TrackedMessage
 from service.status.tracking import StatusTracker, TrackingPublisher
+from tests.fixtures.metrics import sample_value
 from tests.unit.jitter import TopOfRange
 
 BASE = "http://pushr.test/api/client"
@@ -127,7 +128,7 @@ class Rig:
         return [orjson.loads(value) for _topic, _key, value in self.producer.sent]
 
     def metric(self, name: str, **labels: str) -> float:
-        return self.registry.get_sample_value(name, labels) or 0.0
+        return sample_value(self.registry, name, labels)
 
 
 @pytest.fixture
