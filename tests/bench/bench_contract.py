@@ -47,7 +47,7 @@ def main() -> None:
         scenario = by_key[key]
 
         def run(_: int) -> int:
-            _, raw = event(scenario, phase, next(seq))
+            _event_id, raw = event(scenario, phase, next(seq))
             result = contract.decode(raw, now=_NOW)
             assert isinstance(result, Accepted), result
             return len(result.request.recipients)

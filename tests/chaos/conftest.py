@@ -5,7 +5,7 @@ a private Redis per test (scenarios stop it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,15 @@ def _mark_full(request: pytest.FixtureRequest) -> None:
         _REPORT.full = True
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    rep = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    rep = yield
     scenario = getattr(item, "chaos_scenario", None)
     if rep.failed and scenario:
         _REPORT.fail(scenario)
+    return rep
 
 
 @pytest.fixture

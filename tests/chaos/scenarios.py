@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -48,6 +49,9 @@ class Run:
 
     def finals(self) -> int:
         return len(self.out.finals())
+
+    def has_finals(self, count: int) -> bool:
+        return self.finals() >= count
 
     expect_dlq: int = 0
     placed: list[tuple[int, int]] | None = None
@@ -232,7 +236,7 @@ async def sigkill(
         relay = run.relays[0]
         for threshold in thresholds:
             await wait_until(
-                lambda t=threshold: run.finals() >= t, 300, f"{threshold} final", step=0.02
+                functools.partial(run.has_finals, threshold), 300, f"{threshold} final", step=0.02
             )
             await asyncio.sleep(rng.uniform(0.0, 0.2))
             relay.kill()
@@ -463,7 +467,9 @@ async def broker_kill(
         step = max(1, events // (kills + 1))
         for i in range(kills):
             threshold = step * (i + 1) - rng.randint(0, step // 3)
-            await wait_until(lambda t=threshold: run.finals() >= t, 300, f"{threshold} final")
+            await wait_until(
+                functools.partial(run.has_finals, threshold), 300, f"{threshold} final"
+            )
             if kafka.nodes == 1:
                 victim = 1
             else:  # the leader of the inbound topic's first partition: leadership must move

@@ -12,10 +12,10 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -239,7 +239,11 @@ async def eventually(
 
 
 async def produce(
-    bootstrap: str, topic: str, values: list[bytes | dict[str, Any]], *, concurrent: bool = False
+    bootstrap: str,
+    topic: str,
+    values: Sequence[bytes | dict[str, Any]],
+    *,
+    concurrent: bool = False,
 ) -> None:
     """Produce in order; `concurrent` sends all before waiting for the acknowledgements
     (still in order per partition), which is much faster for many events."""
@@ -329,7 +333,7 @@ class TopicReader:
         self._task: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
 
-    async def __aenter__(self) -> TopicReader:
+    async def __aenter__(self) -> Self:
         await self._consumer.start()
         self._task = asyncio.create_task(self._read())
         return self
@@ -377,6 +381,12 @@ def of_type(
 def final_status(records: list[dict[str, Any]], event_id: str) -> dict[str, Any] | None:
     finals = [r for r in of_type(records, "status", event_id) if r["status"] not in ("accepted",)]
     return finals[-1] if finals else None
+
+
+def final_state(records: list[dict[str, Any]], event_id: str) -> str | None:
+    """The `status` field of the event's final status record; None while it has none."""
+    final = final_status(records, event_id)
+    return None if final is None else str(final["status"])
 
 
 def all_final(event_ids: list[str]) -> Callable[[list[dict[str, Any]]], bool]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from typing import Any
 
 import orjson
 import pytest
@@ -14,7 +15,7 @@ from tests.integration.relay_harness import (
     REPO_ROOT,
     TopicReader,
     all_final,
-    final_status,
+    final_state,
     international,
     make_topics,
     of_type,
@@ -59,7 +60,7 @@ def examples() -> list[tuple[str, bytes]]:
     return found
 
 
-def shown(record: dict) -> str:
+def shown(record: dict[str, Any]) -> str:
     """The record as a reader sees it: its JSON text with the payload decoded."""
     payload = base64.b64decode(record["payload_base64"]).decode("utf-8", "replace")
     rest = {k: v for k, v in record.items() if k not in ("payload_base64", "payload_sha256")}
@@ -110,7 +111,7 @@ async def test_each_dlq_reason_lands_on_the_dlq_and_the_consumer_keeps_going(
         (status,) = [s for s in rejected if s["event_id"] == event_id]
         assert (status["status"], status["reason"]) == ("rejected", reason)
 
-    assert final_status(records, good["event_id"])["status"] == "sent"
+    assert final_state(records, good["event_id"]) == "sent"
     for number in good_numbers:
         assert sandbox.traffic.sends_for(international(number)) == 1
     assert sandbox.traffic.accepted_sends == 2  # nothing invalid reached Push.R

@@ -12,13 +12,18 @@ import itertools
 import httpx
 import pytest
 
-from service.devkit.sandbox import SMALL_BUSINESS_ID, SMALL_PUBLIC_KEY, SMALL_SECRET_KEY
+from service.devkit.sandbox import (
+    SMALL_BUSINESS_ID,
+    SMALL_PUBLIC_KEY,
+    SMALL_SECRET_KEY,
+    RunningSandbox,
+)
 from service.devkit.sandbox.traffic import RequestRecord
 from tests.integration.relay_harness import (
     TopicReader,
     all_final,
     eventually,
-    final_status,
+    final_state,
     international,
     make_topics,
     of_type,
@@ -32,7 +37,7 @@ from tests.integration.relay_harness import (
 pytestmark = pytest.mark.integration
 
 
-def send_requests(sandbox) -> list[RequestRecord]:
+def send_requests(sandbox: RunningSandbox) -> list[RequestRecord]:
     return sandbox.traffic.requests("send-sms")
 
 
@@ -57,7 +62,7 @@ async def test_429_retry_after_is_honoured(kafka_bootstrap, topic_factory, sandb
     assert retried.time - throttled.time >= 1.0
     (result,) = of_type(records, "result", event["event_id"])
     assert (result["outcome"], result["attempts"]) == ("sent", 2)
-    assert final_status(records, event["event_id"])["status"] == "sent"
+    assert final_state(records, event["event_id"]) == "sent"
     assert sandbox.traffic.duplicate_sends() == []
 
 
@@ -85,7 +90,7 @@ async def test_5xx_burst_is_retried_to_success(kafka_bootstrap, topic_factory, s
     (result,) = of_type(records, "result", event["event_id"])
     assert result["outcome"] == "sent"
     assert result["pushr_message_id"] == requests[-1].message_ids[0]
-    assert final_status(records, event["event_id"])["status"] == "sent"
+    assert final_state(records, event["event_id"]) == "sent"
     for number in recipients:
         assert sandbox.traffic.sends_for(international(number)) == 1
 
@@ -122,7 +127,7 @@ async def test_ambiguous_reply_at_most_once_is_unknown_and_never_resent(
     (result,) = of_type(records, "result", event["event_id"])
     assert result["outcome"] == "unknown"
     assert result["detail"]  # says why, for whoever reconciles
-    assert final_status(records, event["event_id"])["status"] == "unknown"
+    assert final_state(records, event["event_id"]) == "unknown"
 
 
 @pytest.mark.parametrize("fault", sorted(AMBIGUOUS_FAULTS))
@@ -152,7 +157,7 @@ async def test_ambiguous_reply_at_least_once_is_resent(
     (result,) = of_type(records, "result", event["event_id"])
     assert result["outcome"] == "sent"
     assert result["pushr_message_id"] == resent.message_ids[0]
-    assert final_status(records, event["event_id"])["status"] == "sent"
+    assert final_state(records, event["event_id"]) == "sent"
 
 
 async def test_refused_connections_are_not_ambiguous_even_at_most_once(
@@ -174,7 +179,7 @@ async def test_refused_connections_are_not_ambiguous_even_at_most_once(
         refused = {"endpoint": "send-sms", "outcome": "retry_safe"}
         assert relay.metric("pushr_relay_provider_requests_total", refused) >= 1
 
-    assert final_status(records, event["event_id"])["status"] == "sent"
+    assert final_state(records, event["event_id"]) == "sent"
     (request,) = send_requests(sandbox)  # refused attempts never reach the traffic record
     assert request.outcome == "accepted"
     for number in recipients:
@@ -222,7 +227,7 @@ async def test_insufficient_balance_pauses_and_resumes_after_top_up(
         assert relay.metric("pushr_relay_sending_paused", paused) == 0
         await relay.stop()
 
-    assert [final_status(records, e)["status"] for e in event_ids] == ["sent"] * len(events)
+    assert [final_state(records, e) for e in event_ids] == ["sent"] * len(events)
     for event in events:
         for number in event["recipients"]:
             assert sandbox.traffic.sends_for(international(number)) == 1

@@ -13,6 +13,7 @@ from tests.integration.relay_harness import (
     all_final,
     committed_offsets,
     eventually,
+    final_state,
     final_status,
     group_members,
     international,
@@ -101,12 +102,12 @@ async def test_event_redelivered_after_a_crash_before_commit_is_not_sent_twice(
     assert replayed["replayed"] is True
     assert replayed["pushr_message_id"] == original["pushr_message_id"]
     assert replayed["batch_key"] == original["batch_key"]
-    assert final_status(records, plain["event_id"])["status"] == "sent"
+    assert final_state(records, plain["event_id"]) == "sent"
     # in the air when the relay died: ambiguous, so the delivery mode decides
-    assert final_status(records, cautious["event_id"])["status"] == "unknown"
+    assert final_state(records, cautious["event_id"]) == "unknown"
     for number in cautious_contacts:
         assert sandbox.traffic.sends_for(international(number)) == 0
-    assert final_status(records, eager["event_id"])["status"] == "sent"
+    assert final_state(records, eager["event_id"]) == "sent"
     for number in eager_contacts:
         assert sandbox.traffic.sends_for(international(number)) == 1
     # no full phone number or key in what the crashed relay logged
@@ -152,7 +153,7 @@ async def test_two_relays_in_one_group_send_each_batch_once(
     for event in events:
         for number in event["recipients"]:
             assert sandbox.traffic.sends_for(international(number)) == 1
-        assert final_status(records, event["event_id"])["status"] == "sent"
+        assert final_state(records, event["event_id"]) == "sent"
     fresh = Counter(r["batch_key"] for r in of_type(records, "result") if not r["replayed"])
     assert len(fresh) == 3 * len(events)
     assert set(fresh.values()) == {1}
@@ -202,7 +203,7 @@ async def test_a_relay_joining_mid_stream_takes_over_without_resending(
     assert sandbox.traffic.duplicate_sends() == []
     assert len(sandbox.traffic.accepted_requests("send-sms")) == 2 * len(events)
     for event in events:
-        assert final_status(records, event["event_id"])["status"] == "sent"
+        assert final_state(records, event["event_id"]) == "sent"
 
 
 async def test_a_reused_idempotency_key_is_one_send_reported_to_each_event(
@@ -236,6 +237,7 @@ async def test_a_reused_idempotency_key_is_one_send_reported_to_each_event(
     assert replayed["pushr_message_id"] == original["pushr_message_id"]
     assert replayed["metadata"] == {"try": 2}
     status = final_status(records, retry["event_id"])
+    assert status is not None
     assert status["status"] == "sent"
     assert status["pushr_message_ids"] == [original["pushr_message_id"]]
     assert [r["event_id"] for r in of_type(records, "result")] == [

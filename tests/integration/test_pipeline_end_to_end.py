@@ -8,6 +8,7 @@ import pytest
 
 from tests.integration.relay_harness import (
     TopicReader,
+    final_state,
     final_status,
     make_topics,
     of_type,
@@ -53,7 +54,7 @@ async def test_one_event_is_sent_once_and_its_result_published(
     assert sandbox.traffic.sends_for("233558544343") == 1
     assert sandbox.traffic.sends_for("233248769324") == 1
     assert sandbox.traffic.duplicate_sends() == []
-    assert final_status(records, event_id)["status"] == "sent"
+    assert final_state(records, event_id) == "sent"
     assert relay.metric("pushr_relay_events_accepted_total") == 1
     assert relay.metric("pushr_relay_offset_commits_total") >= 1
 

@@ -4,7 +4,10 @@ ledger; and the Redis lease and track store that let another replica take over."
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+import redis.asyncio as aioredis
 
 from service.contract.schemas import STATUS, schema_errors
 from service.devkit.sandbox import DEMO_JWT, LifecycleConfig, SandboxConfig
@@ -28,7 +31,7 @@ from tests.integration.relay_harness import (
 pytestmark = [pytest.mark.integration, pytest.mark.redis]
 
 
-def delivery_reports(records: list[dict]) -> list[dict]:
+def delivery_reports(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in of_type(records, "status") if r.get("reason") == "delivery_report"]
 
 
@@ -64,7 +67,7 @@ async def test_final_statuses_are_published_once_per_message(
     failed = sms_event([numbers[13]])
     events = [delivered, partial, failed]
 
-    def all_reported(records: list[dict]) -> bool:
+    def all_reported(records: list[dict[str, Any]]) -> bool:
         return len(delivery_reports(records)) >= 8
 
     async with (
@@ -103,7 +106,7 @@ async def test_final_statuses_are_published_once_per_message(
     assert await redis_client.get(f"{settings.ledger_key_prefix}status:lease") is None
 
 
-async def _empty(redis, key: str) -> bool:
+async def _empty(redis: aioredis.Redis, key: str) -> bool:
     return await redis.hlen(key) == 0
 
 

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(30)
 
 def settings(transport: str, base_url: str = "http://127.0.0.1:1/api/client") -> Settings:
     return Settings(
-        http_transport=transport,  # type: ignore[arg-type]
+        http_transport=transport,
         http_connect_timeout=1.0,
         http_read_timeout=0.3,
         http_write_timeout=0.3,

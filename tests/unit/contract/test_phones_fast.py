@@ -16,7 +16,7 @@ from service.contract.phones import normalise_phone
 
 def full(raw: str) -> tuple[str, None] | tuple[None, str]:
     # Uncached, so no earlier call (fast or not) can colour the answer.
-    return phones._normalise_full.__wrapped__(raw)  # type: ignore[attr-defined]
+    return phones._normalise_full.__wrapped__(raw)
 
 
 def same_answer(raw: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
@@ -25,8 +26,11 @@ class Pings:
         return self.ledger
 
 
+Rig = tuple[TestClient[web.Request, web.Application], Health, Pings, CollectorRegistry]
+
+
 @pytest.fixture
-async def rig() -> AsyncIterator[tuple[TestClient, Health, Pings, CollectorRegistry]]:
+async def rig() -> AsyncIterator[Rig]:
     clock = ManualClock()
     pings = Pings()
     health = Health(
@@ -42,7 +46,7 @@ async def rig() -> AsyncIterator[tuple[TestClient, Health, Pings, CollectorRegis
         await client.close()
 
 
-async def test_ready_only_when_every_check_passes(rig: tuple) -> None:
+async def test_ready_only_when_every_check_passes(rig: Rig) -> None:
     client, health, pings, registry = rig
     response = await client.get("/readyz")
     assert response.status == 503  # not joined the group yet
@@ -69,7 +73,7 @@ async def test_ready_only_when_every_check_passes(rig: tuple) -> None:
         assert (await client.get("/healthz")).status == 200  # not ready is not dead
 
 
-async def test_alive_until_the_loop_stalls(rig: tuple) -> None:
+async def test_alive_until_the_loop_stalls(rig: Rig) -> None:
     client, health, _pings, _registry = rig
     assert (await client.get("/healthz")).status == 200
     health.clock.advance(61)  # type: ignore[attr-defined]
@@ -78,7 +82,7 @@ async def test_alive_until_the_loop_stalls(rig: tuple) -> None:
     assert (await client.get("/healthz")).status == 200
 
 
-async def test_a_scrape_refreshes_the_readiness_gauges(rig: tuple) -> None:
+async def test_a_scrape_refreshes_the_readiness_gauges(rig: Rig) -> None:
     client, health, pings, registry = rig
     health.assigned = health.kafka_ok = True
     pings.ledger = False

@@ -404,7 +404,7 @@ async def test_half_open_one_probe_concurrent_callers_refused(
         await gate.wait()  # the probe hangs until released
         return httpx.Response(201, content=orjson.dumps(ACCEPTED_BODY))
 
-    h = make(handler, retry_max_attempts=1, breaker_consecutive_failures=2)  # type: ignore[arg-type]
+    h = make(handler, retry_max_attempts=1, breaker_consecutive_failures=2)
     await send(h)
     await send(h)
     failing[0] = False
@@ -449,7 +449,7 @@ async def test_cancelled_probe_frees_the_slot(make: Callable[..., Harness]) -> N
         await gate.wait()
         return httpx.Response(201, content=orjson.dumps(ACCEPTED_BODY))
 
-    h = make(handler, retry_max_attempts=1, breaker_consecutive_failures=1)  # type: ignore[arg-type]
+    h = make(handler, retry_max_attempts=1, breaker_consecutive_failures=1)
     await send(h)
     failing[0] = False
     h.clock.advance(5.0)

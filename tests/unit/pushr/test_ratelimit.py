@@ -38,7 +38,7 @@ async def test_hold_stops_everyone() -> None:
     limiter = RateLimiter(clock)  # no rate limit, but a Retry-After hold still applies
     limiter.hold(3.0)
     results = await asyncio.gather(limiter.wait(), limiter.wait())
-    assert results == [True, True]
+    assert list(results) == [True, True]  # gather answers a list
     assert clock.slept[0] == 3.0
     assert clock.monotonic() == 3.0
 

@@ -41,7 +41,7 @@ def test_rates_match_their_probabilities() -> None:
             "late_rate": 0.1,
         }
     )
-    kinds = Counter()
+    kinds: Counter[str] = Counter()
     for _ in range(20_000):
         d = eng.decide("send-sms")
         kinds["ok" if d is None else d.kind if d.status is None else str(d.status)] += 1

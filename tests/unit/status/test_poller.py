@@ -150,7 +150,7 @@ def rig() -> Rig:
     producer = FakeProducer()
     store = MemoryTrackStore()
     tracker = StatusTracker(store, clock, metrics)
-    publisher = TrackingPublisher(producer, "out", "dlq", tracker)  # type: ignore[arg-type]
+    publisher = TrackingPublisher(producer, "out", "dlq", tracker)
     lease = FixedLease(held=True)
     poller = StatusPoller(
         reader=MessageListReader(client, business=7, jwt=JWT),
