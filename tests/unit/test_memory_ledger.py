@@ -58,8 +58,8 @@ async def test_rejects_nonsense_arguments() -> None:
 
 
 async def test_a_stored_result_costs_about_its_json_size() -> None:
-    # orjson's bytes keep their whole write buffer (8 KiB for a 1 KiB result); kept for the
-    # TTL, that slack made the relay's memory grow about 8 KB per event.
+    # orjson's bytes keep their whole write buffer, several times a small result's size; kept
+    # for the TTL, that slack would grow the relay's memory with every event it handles.
     clock = ManualClock()
     ledger = MemoryLedger(clock, TTL)
     result = {"event_id": "e", "detail": "x" * 1000}

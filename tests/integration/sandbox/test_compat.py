@@ -1,8 +1,8 @@
-"""The API text's own Python (`requests`) and cURL examples, run as written.
+"""The Python (`requests`) and cURL examples of Push.R's API documentation, run as written.
 
 Only the base URL (`https://pushr.pywe.org/api/client` -> the sandbox's) and the placeholder
 keys (-> the demo keys) are swapped; curl also gets `-sS -w` to report the status code.
-The API text lost the Python example's indentation when it was extracted; it is restored.
+The documentation's copy of the Python example lost its indentation; it is restored.
 """
 
 import json

@@ -1,4 +1,4 @@
-"""The inputs documented in shared/design/push-r-api.txt, as the relay's events."""
+"""The example requests of Push.R's API documentation, as the relay's events."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 from service.contract import Accepted, Contract, ContractLimits, Rejection
 from service.contract.normalise import render
 
-NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC).timestamp()  # the doc's `created` time
+# the `created` time of the documentation's examples
+NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC).timestamp()
 CONTRACT = Contract(ContractLimits.defaults())
 
 

@@ -1,4 +1,5 @@
-"""Ghana number rules of shared/notes/sms-rules.md, and the documented policy decisions."""
+"""Ghana number rules (the spellings people use, the mobile ranges, what is not a mobile) and
+the two policy decisions documented in schemas/README.md."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def test_forms_of_the_same_number(raw: str) -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        # every mobile range the notes list, 055x/056x/059x/025x included
+        # every Ghana mobile range, 055x/056x/059x/025x included
         "0201234567",
         "0231234567",
         "0241234567",

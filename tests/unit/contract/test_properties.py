@@ -34,7 +34,7 @@ json_values = st.recursive(
     max_leaves=20,
 )
 
-# Ghana mobile national numbers from the notes' ranges, in the ways people write them.
+# Ghana mobile national numbers from the mobile ranges, in the ways people write them.
 nsn = st.one_of(
     st.tuples(
         st.sampled_from(

@@ -1,4 +1,5 @@
-"""Carrier segments and Push.R units: the notes' examples and the boundaries around them."""
+"""Carrier segments and Push.R units: the GSM-7 and UCS-2 limits and the boundaries around
+them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from service.contract.segments import GSM7_BASIC, GSM7_EXTENSION, count_segments
 @pytest.mark.parametrize(
     ("text", "encoding", "units", "segments"),
     [
-        # the notes' examples
+        # one part up to 160 GSM-7 / 70 UCS-2 units, then 153 / 67 per part
         ("a" * 160, "GSM-7", 160, 1),
         ("a" * 161, "GSM-7", 161, 2),
         ("a" * 306, "GSM-7", 306, 2),
