@@ -19,6 +19,7 @@ from service.devkit.sandbox import RunningSandbox
 from tests.fixtures.secured_kafka import SecuredKafka
 from tests.integration.relay_harness import (
     TopicReader,
+    final_state,
     final_status,
     make_topics,
     of_type,
@@ -50,7 +51,7 @@ async def _one_event_through_the_relay(
 
     (result,) = of_type(records, "result", event["event_id"])
     assert result["outcome"] == "sent"
-    assert final_status(records, event["event_id"])["status"] == "sent"
+    assert final_state(records, event["event_id"]) == "sent"
     assert sandbox.traffic.sends_for("233558544343") == 1
     assert relay.metric("pushr_relay_offset_commits_total") >= 1
 

@@ -16,11 +16,13 @@ import pytest
 from service.devkit.sandbox import RunningSandbox
 from service.kafka.admin import create_topics
 from service.settings import Settings
+from tests.fixtures.kafka import require_native_broker_tools
 from tests.fixtures.secured_kafka import settings_values
 from tests.integration.relay_harness import (
     REPO_ROOT,
     TopicReader,
     Topics,
+    final_state,
     final_status,
     relay_env,
     relay_process,
@@ -51,6 +53,7 @@ EXPECTED = {
 
 
 def kafka_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    require_native_broker_tools()
     return subprocess.run(
         [sys.executable, "-m", "service", "kafka", *args],
         cwd=REPO_ROOT,
@@ -104,7 +107,7 @@ async def test_the_printed_settings_configure_run_and_produce(
             records = await out.wait_for(lambda rs: final_status(rs, event["event_id"]) is not None)
             relay.signal(signal.SIGTERM)
             assert await relay.wait(within=60) == 0
-        assert final_status(records, event["event_id"])["status"] == "sent"
+        assert final_state(records, event["event_id"]) == "sent"
         assert sandbox.traffic.sends_for("233558544343") == 1
 
         status = await asyncio.to_thread(kafka_cli, "status", "--dir", str(run_dir))

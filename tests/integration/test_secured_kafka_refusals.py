@@ -197,4 +197,4 @@ async def test_a_broker_that_does_not_answer_is_left_to_the_clients(
     closed_port = free_ports(1)[0]
 
     # nothing listens there: not a refusal of the settings, so start-up goes on as before
-    assert await check_kafka_access(f"127.0.0.1:{closed_port}", client) is None
+    await check_kafka_access(f"127.0.0.1:{closed_port}", client)

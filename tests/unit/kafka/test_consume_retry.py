@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from service.clock import Clock, ManualClock, SteppedClock
 from service.kafka.consume import ConsumerLoop
+from tests.fixtures.metrics import sample_value
 from tests.unit.jitter import TopOfRange
 from tests.unit.kafka.loops import consumer_loop
 
@@ -52,7 +53,7 @@ async def test_a_failing_record_is_retried_until_done_then_committable() -> None
     assert calls == [7] * 7
     assert clock.slept == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]  # doubling from the base, capped
     assert loop.tracker.to_commit() == {TP: 8}
-    assert registry.get_sample_value("pushr_relay_record_retries_total") == 6
+    assert sample_value(registry, "pushr_relay_record_retries_total") == 6
 
 
 async def test_a_revoke_cancels_the_retries_and_leaves_the_record_uncommitted() -> None:

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from service.clock import ManualClock
 from service.observability.health import Health, build_app
 from service.observability.metrics import Metrics
+from tests.fixtures.metrics import sample_value
 
 
 class Pings:
@@ -61,7 +62,7 @@ async def test_ready_only_when_every_check_passes(rig: Rig) -> None:
         "ledger": True,
         "pushr_credentials": True,
     }
-    assert registry.get_sample_value("pushr_relay_ready") == 1
+    assert sample_value(registry, "pushr_relay_ready") == 1
 
     for broken in ("kafka", "ledger", "credentials"):
         pings.kafka = broken != "kafka"
@@ -69,7 +70,7 @@ async def test_ready_only_when_every_check_passes(rig: Rig) -> None:
         health.credentials_ok = broken != "credentials"
         response = await client.get("/readyz")
         assert response.status == 503, broken
-        assert registry.get_sample_value("pushr_relay_ready") == 0
+        assert sample_value(registry, "pushr_relay_ready") == 0
         assert (await client.get("/healthz")).status == 200  # not ready is not dead
 
 
@@ -89,6 +90,6 @@ async def test_a_scrape_refreshes_the_readiness_gauges(rig: Rig) -> None:
     text = await (await client.get("/metrics")).text()
     assert 'pushr_relay_readiness_check{check="ledger"} 0.0' in text
     assert 'pushr_relay_readiness_check{check="kafka"} 1.0' in text
-    assert registry.get_sample_value("pushr_relay_last_progress_timestamp_seconds") == (
+    assert sample_value(registry, "pushr_relay_last_progress_timestamp_seconds") == (
         health.clock.now()
     )
