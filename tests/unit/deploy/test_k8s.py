@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from service.settings import Settings
-from tests.fixtures.tools import require_tool
+from tests.fixtures.tools import kustomize_command
 from tests.unit.deploy._common import DEPLOY, SECRET_FIELDS, env_field, setting_env_names
 
 K8S = DEPLOY / "k8s"
@@ -31,9 +31,8 @@ Obj = dict[str, Any]
 
 @cache
 def render(overlay: str) -> tuple[Obj, ...]:
-    kubectl = require_tool("kubectl", purpose="it renders the kustomize overlays")
     out = subprocess.run(
-        [kubectl, "kustomize", str(K8S / "overlays" / overlay)],
+        [*kustomize_command(), str(K8S / "overlays" / overlay)],
         capture_output=True,
         text=True,
         check=False,
