@@ -29,7 +29,8 @@ from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
 from service.pipeline.publish import Publisher
 from service.pushr.breaker import BreakerSet
-from service.pushr.client import ClientHooks, PushrClient
+from service.pushr.client import PushrClient
+from service.pushr.outcomes import ClientHooks
 from service.pushr.ratelimit import RateBudget, RateLimiter
 from service.settings import Settings
 from service.status.list_reader import MessageListReader

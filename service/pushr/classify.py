@@ -31,6 +31,7 @@ import httpx
 import orjson
 
 from service.contract.masking import safe_detail
+from service.pushr.breaker import Verdict
 from service.pushr.outcomes import Outcome
 
 
@@ -142,3 +143,26 @@ def classify_exception(exc: BaseException) -> Outcome:
     if isinstance(exc, _NOT_SENT):
         return Outcome.RETRY_SAFE
     return Outcome.AMBIGUOUS
+
+
+def accepted_body(
+    content: bytes, accepted: Classification
+) -> tuple[dict[str, Any] | None, Classification]:
+    """The JSON object of a 2xx answer; still ACCEPTED without one, since a 2xx means Push.R
+    took (and charged) the request."""
+    try:
+        parsed = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict):
+        return parsed, accepted
+    return None, accepted._replace(detail="2xx without a JSON object body")
+
+
+def breaker_verdict(outcome: Outcome, status: int | None) -> Verdict:
+    """What an answer tells the endpoint's breaker."""
+    if status == 429:
+        return Verdict.NEUTRAL  # flow control, not a broken endpoint (see breaker.py)
+    if outcome in (Outcome.RETRY_SAFE, Outcome.AMBIGUOUS):
+        return Verdict.FAILURE
+    return Verdict.SUCCESS

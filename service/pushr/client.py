@@ -14,8 +14,7 @@ a body is built, and are scrubbed from every `detail`, as are phone numbers.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,8 +26,14 @@ from service import __version__
 from service.backoff import Backoff
 from service.clock import Clock
 from service.pushr.breaker import BreakerSet, Verdict
-from service.pushr.classify import Classification, classify_exception, classify_response
-from service.pushr.outcomes import Outcome, ProviderResult
+from service.pushr.classify import (
+    Classification,
+    accepted_body,
+    breaker_verdict,
+    classify_exception,
+    classify_response,
+)
+from service.pushr.outcomes import ClientHooks, Outcome, ProviderResult
 from service.pushr.ratelimit import RateLimiter
 from service.settings import Settings
 
@@ -37,26 +42,6 @@ CUSTOM = "custom"
 LIST = "list"
 
 _log = structlog.stdlib.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ClientHooks:
-    """Callbacks for the metrics module; this package imports no metrics library."""
-
-    # every attempt that reached the network, and every breaker refusal
-    on_request: Callable[[str, Outcome], None] | None = None
-    # seconds of one attempt on the network (not the logical call)
-    on_latency: Callable[[str, float], None] | None = None
-    # an attempt that was a retry
-    on_retry: Callable[[str], None] | None = None
-
-
-def _verdict(outcome: Outcome, status: int | None) -> Verdict:
-    if status == 429:
-        return Verdict.NEUTRAL  # flow control, not a broken endpoint (see breaker.py)
-    if outcome in (Outcome.RETRY_SAFE, Outcome.AMBIGUOUS):
-        return Verdict.FAILURE
-    return Verdict.SUCCESS
 
 
 def _iso_utc(moment: datetime) -> str:
@@ -281,12 +266,12 @@ class PushrClient:
                     )
                     body = None
                     if answer.outcome is Outcome.ACCEPTED:
-                        body, answer = self._accepted_body(response.content, answer)
+                        body, answer = accepted_body(response.content, answer)
                 if hooks.on_latency:
                     hooks.on_latency(endpoint, clock.monotonic() - sent_at)
                 if hooks.on_request:
                     hooks.on_request(endpoint, answer.outcome)
-                verdict = _verdict(answer.outcome, status)
+                verdict = breaker_verdict(answer.outcome, status)
             finally:
                 breaker.record(permit, verdict)
 
@@ -308,16 +293,3 @@ class PushrClient:
                 delay=round(delay, 3),
             )
             await clock.sleep(delay)
-
-    @staticmethod
-    def _accepted_body(
-        content: bytes, accepted: Classification
-    ) -> tuple[dict[str, Any] | None, Classification]:
-        try:
-            parsed = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, dict):
-            return parsed, accepted
-        # Still ACCEPTED: a 2xx means Push.R took (and charged) the request.
-        return None, accepted._replace(detail="2xx without a JSON object body")

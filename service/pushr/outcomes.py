@@ -1,7 +1,9 @@
-"""What a Push.R call came to, as the delivery engine needs to know it."""
+"""What a Push.R call came to, as the delivery engine needs to know it, and the hooks that
+see each attempt."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -30,3 +32,15 @@ class ProviderResult:
     attempts: int = 1
     latency_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientHooks:
+    """Callbacks for the metrics module; this package imports no metrics library."""
+
+    # every attempt that reached the network, and every breaker refusal
+    on_request: Callable[[str, Outcome], None] | None = None
+    # seconds of one attempt on the network (not the logical call)
+    on_latency: Callable[[str, float], None] | None = None
+    # an attempt that was a retry
+    on_retry: Callable[[str], None] | None = None

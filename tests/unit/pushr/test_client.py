@@ -17,8 +17,8 @@ from pydantic import SecretStr
 
 from service.clock import ManualClock
 from service.pushr.breaker import BreakerSet
-from service.pushr.client import ClientHooks, PushrClient
-from service.pushr.outcomes import Outcome, ProviderResult
+from service.pushr.client import PushrClient
+from service.pushr.outcomes import ClientHooks, Outcome, ProviderResult
 from service.pushr.ratelimit import RateLimiter
 from service.settings import Settings
 
