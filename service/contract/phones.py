@@ -17,7 +17,7 @@ ranges arrive with a dependency update rather than a code change. On top of it:
   libphonenumber drops Ghana's national prefix there; the result is the same nine digits,
   again checked for validity and type.
 
-Fast path: parsing costs ~20 µs a number, too slow for 10,000-recipient events. The shapes
+Fast path: a full parse per number dominates the cost of a 10,000-recipient event. The shapes
 producers send almost always (`233` + NSN, `+233` + NSN, `0` + NSN, the bare NSN, in ASCII
 digits, NSN not starting with 0) are decided without parsing, by the same steps
 libphonenumber takes (its type lookup order, possible lengths and national number patterns,
@@ -166,9 +166,9 @@ def normalise_phone(raw: str) -> tuple[str, None] | tuple[None, str]:
 
 @lru_cache(maxsize=65_536)
 def _normalise_full(raw: str) -> tuple[str, None] | tuple[None, str]:
-    """`normalise_phone` through `phonenumbers`: any input, ~20 µs.
+    """`normalise_phone` through `phonenumbers`: any input, at a full parse's cost.
 
-    Cached: producers send the same numbers again and again, and parsing is ~20 µs.
+    Cached: producers send the same numbers again and again.
     """
     text = raw.strip()
     if not text:

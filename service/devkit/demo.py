@@ -1,4 +1,4 @@
-"""`pushr-relay demo` (`make demo`): the whole system on this machine, then gone.
+"""`pushr-relay demo` (`make demo`): the whole system locally, then gone.
 
 Starts a real Kafka broker, the Push.R sandbox and the relay as its own process, produces
 sample events (valid ones and broken ones), prints each result, status and dead letter as
