@@ -16,7 +16,7 @@ Encoding = Literal["GSM-7", "UCS-2"]
 
 # GSM 03.38 default alphabet, in table order. ESC (0x1B) is left out: it only introduces an
 # extension character and is never a character of its own. 0x09 is the capital C-cedilla of
-# the standard; the small `ç` is not GSM-7, so 70 × `ç` is one UCS-2 segment.
+# the standard; the small `ç` is not GSM-7, so 70 of them make one UCS-2 segment.
 GSM7_BASIC: Final = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅå"
     "Δ_ΦΓΛΩΠΨΣΘΞÆæßÉ"
