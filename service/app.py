@@ -15,7 +15,6 @@ import signal
 import socket
 import uuid
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
@@ -24,6 +23,7 @@ from service.clock import Clock, SystemClock
 from service.contract import REJECTION_REASONS, Contract, ContractLimits
 from service.kafka.consume import ConsumerLoop
 from service.ledger.factory import open_ledger, redis_client
+from service.ledger.redis_options import secret_values as redis_secret_values
 from service.ledger.redis_rate import RedisRateLimiter
 from service.observability.health import Health, HealthServer
 from service.observability.logging import configure_logging, get_logger
@@ -86,9 +86,9 @@ async def run(
 
         gate = SendGate(clock, settings.balance_recheck_seconds, on_change=on_gate)
         shared_budget: RateBudget | None = None
-        if settings.rate_limit_rps > 0 and settings.redis_url:
+        if settings.rate_limit_rps > 0 and settings.redis_configured():
             # one budget for all replicas: Push.R's limit is per account, not per pod
-            rate_redis = redis_client(settings.redis_url, client_name="pushr-relay-rate")
+            rate_redis = redis_client(settings, client_name="pushr-relay-rate")
             stack.push_async_callback(rate_redis.aclose)
             shared_budget = RedisRateLimiter(
                 rate_redis, f"{settings.ledger_key_prefix}rate", settings.rate_limit_rps
@@ -220,8 +220,7 @@ def configured_secrets(settings: Settings) -> list[str]:
     """Values no log line may contain."""
     secrets = [settings.pushr_api_key_public, settings.pushr_api_key_secret, settings.pushr_jwt]
     values = [s.get_secret_value() for s in secrets if s is not None]
-    if settings.redis_url:
-        values.append(urlsplit(settings.redis_url).password or "")
+    values += redis_secret_values(settings)
     return [v for v in values if v]
 
 

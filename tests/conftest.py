@@ -1,7 +1,8 @@
-"""Session-wide fixtures: real Kafka, real Redis and the Push.R sandbox."""
+"""Session-wide fixtures: real Kafka, real Redis (also TLS and Sentinel) and the Push.R sandbox."""
 
 pytest_plugins = [
     "tests.fixtures.kafka",
     "tests.fixtures.redis",
+    "tests.fixtures.redis_secure",
     "tests.fixtures.sandbox",
 ]

@@ -492,8 +492,8 @@ class StatusPolling:
             # the list is per business: a JWT alone cannot say whose messages to read
             log.warning("status_poller_disabled", reason="pushr_business_id is not set")
             return None
-        if settings.ledger_backend == "redis" and settings.redis_url:
-            redis = redis_client(settings.redis_url, client_name=f"{settings.client_id}-status")
+        if settings.ledger_backend == "redis" and settings.redis_configured():
+            redis = redis_client(settings, client_name=f"{settings.client_id}-status")
             prefix = settings.ledger_key_prefix
             return cls(
                 settings,
