@@ -94,10 +94,12 @@ def describe(exc: BaseException) -> str:
         return f"writes not confirmed by replicas: {exc} (PUSHR_RELAY_REDIS_WAIT_REPLICAS)"
     if isinstance(exc, RedisTimeoutError | TimeoutError):
         return "no answer in time"
-    if isinstance(exc, RedisConnectionError) and _cause(exc, ConnectionResetError):
+    if isinstance(exc, RedisConnectionError) and (
+        _cause(exc, ConnectionResetError) or str(exc) == "Connection closed by server."
+    ):
         return (
-            "the server dropped the connection at once: a redis:// URL on a TLS port, or a "
-            "server that requires a client certificate (PUSHR_RELAY_REDIS_CERT_FILE)?"
+            "the server closed the connection; if it keeps doing so: a redis:// URL on a TLS "
+            "port, or a server that requires a client certificate (PUSHR_RELAY_REDIS_CERT_FILE)"
         )
     if isinstance(exc, RedisConnectionError):
         # redis-py's own text: the address and the socket error, no credentials

@@ -103,3 +103,4 @@ def test_tls_reasons_come_from_the_ssl_error_behind_the_connection_error() -> No
     assert said.startswith("TLS: the server's certificate is not trusted (unable to get local")
     reset = describe(_raised_from(ConnectionResetError(104, "reset"), ConnectionError("Error")))
     assert "a redis:// URL on a TLS port" in reset
+    assert describe(ConnectionError("Connection closed by server.")) == reset
