@@ -18,7 +18,6 @@ import socket
 import uuid
 from collections.abc import Coroutine, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
@@ -39,6 +38,7 @@ from service.clock import Clock, SystemClock
 from service.contract import REJECTION_REASONS
 from service.kafka.access import check_kafka_access
 from service.ledger.factory import open_ledger, redis_client
+from service.ledger.redis_options import secret_values as redis_secret_values
 from service.observability.health import Health, HealthServer
 from service.observability.logging import configure_logging, get_logger
 from service.observability.metrics import Metrics
@@ -59,9 +59,9 @@ def closing_redis(
     stack: contextlib.AsyncExitStack, settings: Settings, name: str, *, needed: bool
 ) -> aioredis.Redis | None:
     """A Redis client closed with the stack, when `needed` and Redis is configured."""
-    if not (needed and settings.redis_url):
+    if not (needed and settings.redis_configured()):
         return None
-    client = redis_client(settings.redis_url, client_name=f"{settings.client_id}-{name}")
+    client = redis_client(settings, client_name=f"{settings.client_id}-{name}")
     stack.push_async_callback(client.aclose)
     return client
 
@@ -162,8 +162,7 @@ def configured_secrets(settings: Settings) -> list[str]:
     """Values no log line may contain."""
     secrets = [settings.pushr_api_key_public, settings.pushr_api_key_secret, settings.pushr_jwt]
     values = [s.get_secret_value() for s in secrets if s is not None]
-    if settings.redis_url:
-        values.append(urlsplit(settings.redis_url).password or "")
+    values += redis_secret_values(settings)
     values += settings.kafka_security().secrets()
     return [v for v in values if v]
 

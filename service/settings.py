@@ -18,13 +18,20 @@ from service.kafka.security import (
     SaslMechanism,
     SecurityProtocol,
 )
+from service.ledger.redis_options import check_redis_settings
 
 DeliveryMode = Literal["at_most_once", "at_least_once"]
 
 
 class Settings(BaseSettings):
+    # hide_input_in_errors: a validation error would otherwise quote the values given,
+    # passwords and URLs with credentials among them.
     model_config = SettingsConfigDict(
-        env_prefix="PUSHR_RELAY_", extra="forbid", frozen=True, populate_by_name=True
+        env_prefix="PUSHR_RELAY_",
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        hide_input_in_errors=True,
     )
 
     # --- Kafka ---------------------------------------------------------------------------
@@ -170,16 +177,57 @@ class Settings(BaseSettings):
     ledger_backend: Literal["memory", "redis"] = Field(
         "memory", description="memory (one replica) or redis (shared by replicas)."
     )
-    redis_url: str | None = Field(
-        None,
-        validation_alias=AliasChoices("PUSHR_RELAY_REDIS_URL", "REDIS_URL", "redis_url"),
-        description="Redis URL for the ledger and the shared rate limit.",
-    )
     ledger_ttl_seconds: int = Field(7 * 24 * 3600, ge=60, description="Ledger entry lifetime.")
     ledger_lease_seconds: float = Field(
         60.0, gt=0, description="Claim lease; longer than the longest request with retries."
     )
     ledger_key_prefix: str = Field("pushr-relay:ledger:", description="Redis key prefix.")
+
+    # Redis, for the ledger, the shared rate limit and the status poller: one block, checked
+    # by `service.ledger.redis_options`; see README "Redis: TLS, ACL users, Sentinel".
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("PUSHR_RELAY_REDIS_URL", "REDIS_URL", "redis_url"),
+        description="Redis URL for the ledger and the shared rate limit (rediss:// for TLS).",
+    )
+    redis_username: str | None = Field(None, description="ACL user; wins over the URL's.")
+    redis_password: SecretStr | None = Field(
+        None, description="Password (of the ACL user, or requirepass); wins over the URL's."
+    )
+    redis_ca_file: Path | None = Field(
+        None, description="PEM CA bundle trusted for Redis TLS; none = the system's CAs."
+    )
+    redis_cert_file: Path | None = Field(
+        None, description="PEM client certificate, for a Redis that asks for one."
+    )
+    redis_key_file: Path | None = Field(
+        None, description="PEM key of the client certificate; none = in the certificate file."
+    )
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Sentinels (host:port, comma-separated); set = find the master through them.",
+    )
+    redis_sentinel_master: str | None = Field(
+        None, description="Name the sentinels monitor the master under."
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        None, description="Password of the sentinels themselves; none = they ask for none."
+    )
+    redis_wait_replicas: int | None = Field(
+        None,
+        ge=0,
+        description="Replicas that must confirm each claim and result (WAIT) before the relay "
+        "acts on it; unset = 1 with Sentinel, 0 without.",
+    )
+
+    @model_validator(mode="after")
+    def _check_redis(self) -> Self:
+        check_redis_settings(self)
+        return self
+
+    def redis_configured(self) -> bool:
+        """True when a Redis is named, by URL or through Sentinel."""
+        return bool(self.redis_url or self.redis_sentinels)
 
     # --- contract limits -------------------------------------------------------------------
     max_event_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted event.")
@@ -208,7 +256,7 @@ class Settings(BaseSettings):
         48 * 3600, ge=60, description="Stop polling a message after this long."
     )
 
-    @field_validator("sender_id_allowlist", mode="before")
+    @field_validator("sender_id_allowlist", "redis_sentinels", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str):

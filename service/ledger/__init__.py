@@ -1,4 +1,8 @@
-"""The idempotency ledger (see `service.ledger.base`)."""
+"""The idempotency ledger (see `service.ledger.base`).
+
+The builders (`service.ledger.factory`) are not re-exported here: they need the settings,
+which import `service.ledger.redis_options`, and importing them here would make a cycle.
+"""
 
 from service.ledger.base import (
     FINAL_STATES,
@@ -9,7 +13,6 @@ from service.ledger.base import (
     LedgerEntry,
     LedgerError,
 )
-from service.ledger.factory import open_ledger, redis_client
 from service.ledger.memory import MemoryLedger
 from service.ledger.redis import RedisLedger
 from service.ledger.redis_rate import RedisRateLimiter
@@ -25,6 +28,4 @@ __all__ = [
     "MemoryLedger",
     "RedisLedger",
     "RedisRateLimiter",
-    "open_ledger",
-    "redis_client",
 ]

@@ -11,16 +11,26 @@ Leases run on Redis `TIME`, never on a replica's clock: replicas whose clocks di
 still agree on whether a lease has lapsed. Every check-then-write happens inside one
 script, so no two replicas can both win a claim. Every Redis failure surfaces as
 `LedgerError` (the engine stops sending until the ledger answers again).
+
+Redis replicates asynchronously: a write the master acknowledged can be lost if the master
+dies before a replica has it, and a failover then forgets a claim whose SMS was sent. With
+`wait_replicas` N, each claim, result and release is followed by `WAIT N` on the same
+connection, and counts as done only once N replicas confirm it; otherwise the call fails
+(`LedgerError`) and the engine retries it, sending nothing meanwhile (`service.ledger.
+redis_wait`). A repeated claim or result writes again, so its confirmation covers the first
+attempt too. Lease renewals are not waited for: one lost in a failover is made good by the
+next, a third of a lease later.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from service.ledger.base import (
@@ -31,6 +41,7 @@ from service.ledger.base import (
     LedgerEntry,
     LedgerError,
 )
+from service.ledger.redis_wait import confirmed_script, replicas_connected
 
 _T = TypeVar("_T")
 
@@ -87,6 +98,8 @@ if cur[1] == 'claimed' then
   return 1
 end
 if cur[1] == ARGV[2] then
+  -- a write, so that a WAIT after a retried call covers the first one too
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return 1
 end
 return 0
@@ -117,6 +130,14 @@ return 1
 """
 
 
+class OutageWatch(Protocol):
+    """Told of every failure and success (see `service.ledger.redis_health.OutageLog`)."""
+
+    def failed(self, exc: BaseException) -> None: ...
+
+    def answered(self) -> None: ...
+
+
 class RedisLedger:
     """`Ledger` on Redis, shared by every replica that uses the same `prefix`."""
 
@@ -128,14 +149,20 @@ class RedisLedger:
         ttl_seconds: int,
         ping_timeout: float = 2.0,
         close_client: bool = True,
+        wait_replicas: int = 0,
+        outage: OutageWatch | None = None,
     ) -> None:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
+        if wait_replicas < 0:
+            raise ValueError("wait_replicas must not be negative")
         self._client = client
         self._prefix = prefix
         self._ttl_ms = int(ttl_seconds) * 1000
         self._ping_timeout = ping_timeout
         self._close_client = close_client
+        self._wait_replicas = wait_replicas
+        self._outage = outage
         # register_script keeps the SHA and reloads on NOSCRIPT (e.g. after a restart).
         self._claim = client.register_script(_CLAIM)
         self._complete = client.register_script(_COMPLETE)
@@ -144,12 +171,11 @@ class RedisLedger:
 
     async def claim(self, key: str, owner: str, lease_seconds: float) -> Claim:
         lease_ms = _lease_ms(lease_seconds)
-        reply = await self._call(
+        reply = await self._write(
             "claim",
-            self._claim(
-                keys=[self._prefix + key],
-                args=[owner, lease_ms, max(self._ttl_ms, lease_ms)],
-            ),
+            self._claim,
+            [self._prefix + key],
+            [owner, lease_ms, max(self._ttl_ms, lease_ms)],
         )
         status, state, holder, lease = (_text(v) for v in reply[:4])
         result = reply[4] if len(reply) > 4 else None
@@ -172,17 +198,16 @@ class RedisLedger:
         if state not in FINAL_STATES:
             raise ValueError(f"complete needs a final state, not {state}")
         payload = orjson.dumps(result)
-        reply = await self._call(
+        reply = await self._write(
             "complete",
-            self._complete(
-                keys=[self._prefix + key],
-                args=[owner, state.value, payload, self._ttl_ms],
-            ),
+            self._complete,
+            [self._prefix + key],
+            [owner, state.value, payload, self._ttl_ms],
         )
         return int(reply) == 1
 
     async def release(self, key: str, owner: str) -> bool:
-        reply = await self._call("release", self._release(keys=[self._prefix + key], args=[owner]))
+        reply = await self._write("release", self._release, [self._prefix + key], [owner])
         return int(reply) == 1
 
     async def get(self, key: str) -> LedgerEntry | None:
@@ -194,22 +219,52 @@ class RedisLedger:
         return _entry(key, _text(state), _text(holder or b""), _text(lease or b"0"), result)
 
     async def ping(self) -> bool:
+        """Redis answers a look at a key under the prefix (an ACL user barred from the
+        prefix is not ready either) and, with `wait_replicas`, has the replicas to confirm
+        writes."""
+        probe = self._prefix + "readiness-probe"
         try:
             async with asyncio.timeout(self._ping_timeout):
-                return bool(await self._client.ping())
-        except (RedisError, OSError):  # OSError covers TimeoutError on 3.11
+                if self._wait_replicas:
+                    await replicas_connected(self._client, self._wait_replicas, probe)
+                else:
+                    await self._client.exists(probe)
+        except (RedisError, OSError) as exc:  # OSError covers TimeoutError on 3.11
+            self._failed(exc)
             return False
+        self._answered()
+        return True
 
     async def close(self) -> None:
         if self._close_client:
             await self._client.aclose()
 
+    async def _write(
+        self, op: str, script: AsyncScript, keys: list[str], args: Sequence[Any]
+    ) -> Any:
+        if not self._wait_replicas:
+            return await self._call(op, script(keys=keys, args=args))
+        return await self._call(
+            op, confirmed_script(self._client, script, keys, args, self._wait_replicas)
+        )
+
     async def _call(self, op: str, pending: Awaitable[_T]) -> _T:
         try:
-            return await pending
+            answer = await pending
         except (RedisError, OSError) as exc:
+            self._failed(exc)
             # The type only: a server's error text may echo script arguments.
             raise LedgerError(f"ledger {op} failed: {type(exc).__name__}") from exc
+        self._answered()
+        return answer
+
+    def _failed(self, exc: BaseException) -> None:
+        if self._outage is not None:
+            self._outage.failed(exc)
+
+    def _answered(self) -> None:
+        if self._outage is not None:
+            self._outage.answered()
 
 
 def _lease_ms(lease_seconds: float) -> int:

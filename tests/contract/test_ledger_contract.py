@@ -1,91 +1,24 @@
 """One contract, every ledger backend: what the delivery engine may rely on.
 
-Memory runs on a ManualClock. Redis runs on a real server, whose leases follow Redis
+Memory runs on a ManualClock. Redis runs on real servers, three ways: plain TCP; TLS with
+an ACL user confined to the relay's keys; and through Sentinel (TLS, ACL, a sentinel
+password) with every write confirmed by the replica (`WAIT`). Redis leases follow Redis
 `TIME`: lapses use short real leases (150 ms) and a wait well past them, and every
 "still live" assertion uses a long lease, so a slow machine can only make a lapse more
-certain, never fake one.
+certain, never fake one. The backends are in `conftest.py`; what only Redis does (failures,
+housekeeping) is in `test_redis_ledger.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
-from service.clock import ManualClock
-from service.ledger import (
-    BatchState,
-    ClaimStatus,
-    Ledger,
-    LedgerError,
-    MemoryLedger,
-    RedisLedger,
-    redis_client,
-)
-from tests.fixtures.redis import RedisServer, free_port
-
-TTL = 3600
-LONG = 30.0  # a lease no test outlives
-SHORT = 0.15  # a lease a test lets lapse
-PAST_SHORT = 0.3  # time that certainly outlasts SHORT
-FINALS = (BatchState.SENT, BatchState.REJECTED, BatchState.UNKNOWN)
-
-
-@dataclass
-class Backend:
-    name: str
-    ledger: Ledger
-    let_time_pass: Callable[[float], Awaitable[None]]
-    assert_expires_after_ttl: Callable[[str], Awaitable[None]]
-
-
-@pytest.fixture
-async def memory_backend() -> AsyncIterator[Backend]:
-    clock = ManualClock()
-    ledger = MemoryLedger(clock, TTL)
-
-    async def let_time_pass(seconds: float) -> None:
-        clock.advance(seconds)
-
-    async def assert_expires_after_ttl(key: str) -> None:
-        clock.advance(TTL - 1)
-        assert await ledger.get(key) is not None
-        clock.advance(1)
-        assert await ledger.get(key) is None
-        assert (await ledger.claim(key, "late", LONG)).status is ClaimStatus.CLAIMED
-
-    yield Backend("memory", ledger, let_time_pass, assert_expires_after_ttl)
-    await ledger.close()
-
-
-@pytest.fixture
-async def redis_backend(
-    redis_client: aioredis.Redis, redis_key_prefix: str
-) -> AsyncIterator[Backend]:
-    ledger = RedisLedger(redis_client, prefix=redis_key_prefix, ttl_seconds=TTL, close_client=False)
-
-    async def assert_expires_after_ttl(key: str) -> None:
-        # An hour of real waiting is not a test; Redis's own expiry is trusted once set.
-        pttl = await redis_client.pttl(redis_key_prefix + key)
-        assert TTL * 1000 - 5_000 < pttl <= TTL * 1000
-
-    yield Backend("redis", ledger, asyncio.sleep, assert_expires_after_ttl)
-    await ledger.close()
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def backend(request: pytest.FixtureRequest) -> Backend:
-    found: Backend = request.getfixturevalue(f"{request.param}_backend")
-    return found
-
-
-RESULT = {"outcome": "sent", "message_ids": [101, 102], "detail": {"cost": "0.05"}}
+from service.ledger import BatchState, ClaimStatus
+from tests.contract.ledger_backends import FINALS, LONG, PAST_SHORT, RESULT, SHORT, Backend
 
 
 async def test_claim_new_busy_and_same_owner(backend: Backend) -> None:
@@ -307,68 +240,3 @@ async def test_random_operations_match_a_model(backend: Backend, seed: int) -> N
         else:
             entry = await ledger.get(key)
             assert (None if entry is None else (entry.state, entry.owner)) == held
-
-
-# --- Redis-only: failure handling and housekeeping -----------------------------------------
-
-
-async def test_unreachable_redis_raises_ledger_error_and_pings_false() -> None:
-    ledger = RedisLedger(
-        redis_client(f"redis://127.0.0.1:{free_port()}/0"), prefix="p:", ttl_seconds=TTL
-    )
-    try:
-        with pytest.raises(LedgerError) as caught:
-            await ledger.claim("event-1#0/1", "a", LONG)
-        assert "ConnectionError" in str(caught.value)
-        with pytest.raises(LedgerError):
-            await ledger.complete("event-1#0/1", "a", BatchState.SENT, RESULT)
-        with pytest.raises(LedgerError):
-            await ledger.get("event-1#0/1")
-        assert await ledger.ping() is False
-    finally:
-        await ledger.close()
-
-
-@pytest.mark.redis
-async def test_redis_keys_live_under_the_prefix(
-    redis_backend: Backend, redis_client: aioredis.Redis, redis_key_prefix: str
-) -> None:
-    await redis_backend.ledger.claim("k", "a", LONG)
-    assert await redis_client.exists(f"{redis_key_prefix}k") == 1
-    assert await redis_client.exists("k") == 0
-
-
-@pytest.mark.redis
-async def test_redis_scripts_reload_after_script_flush(
-    redis_backend: Backend, redis_client: aioredis.Redis
-) -> None:
-    # A restarted Redis has forgotten every script; the ledger must not care.
-    await redis_client.script_flush()
-    assert (await redis_backend.ledger.claim("k", "a", LONG)).status is ClaimStatus.CLAIMED
-    await redis_client.script_flush()
-    assert await redis_backend.ledger.complete("k", "a", BatchState.SENT, RESULT)
-
-
-@pytest.mark.redis
-async def test_redis_ledger_recovers_after_a_redis_restart(
-    redis_executable: str, tmp_path: Path
-) -> None:
-    # A private server: stopping the session one would break the tests that share it.
-    server = RedisServer(tmp_path, executable=redis_executable)
-    server.start()
-    ledger = RedisLedger(redis_client(server.url), prefix="p:", ttl_seconds=TTL)
-    try:
-        assert (await ledger.claim("k1", "a", LONG)).status is ClaimStatus.CLAIMED
-        server.stop(kill=True)
-        with pytest.raises(LedgerError):
-            await ledger.claim("k2", "a", LONG)
-        assert await ledger.ping() is False
-
-        server.start()
-        assert server.url.endswith(f":{server.port}/0")
-        assert await ledger.ping()
-        # No persistence: the restarted Redis forgot k1 and every script.
-        assert (await ledger.claim("k1", "b", LONG)).status is ClaimStatus.CLAIMED
-    finally:
-        await ledger.close()
-        server.stop()

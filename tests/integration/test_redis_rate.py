@@ -13,8 +13,9 @@ import itertools
 import pytest
 import redis.asyncio as aioredis
 
-from service.ledger import LedgerError, RedisRateLimiter, redis_client
+from service.ledger import LedgerError, RedisRateLimiter
 from tests.fixtures.redis import free_port
+from tests.fixtures.redis_clients import redis_client_for
 
 pytestmark = pytest.mark.redis
 
@@ -65,7 +66,7 @@ def test_rejects_nonsense_parameters(redis_client: aioredis.Redis) -> None:
 
 
 async def test_unreachable_redis_raises_ledger_error() -> None:
-    client = redis_client(f"redis://127.0.0.1:{free_port()}/0")
+    client = redis_client_for(f"redis://127.0.0.1:{free_port()}/0")
     try:
         with pytest.raises(LedgerError):
             await RedisRateLimiter(client, "rl", 5.0).acquire()

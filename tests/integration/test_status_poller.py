@@ -11,9 +11,9 @@ import redis.asyncio as aioredis
 
 from service.contract.schemas import STATUS, schema_errors
 from service.devkit.sandbox import DEMO_JWT, LifecycleConfig, SandboxConfig
-from service.ledger.factory import redis_client as production_redis_client
 from service.ledger.lease import RedisLease
 from service.status.tracked import RedisTrackStore, TrackedMessage
+from tests.fixtures.redis_clients import redis_client_for as production_redis_client
 from tests.integration.relay_harness import (
     TopicReader,
     eventually,
