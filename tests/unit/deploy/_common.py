@@ -16,7 +16,10 @@ from tests.fixtures.metrics import family_sample_names
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 
-SECRET_FIELDS = frozenset({"pushr_api_key_public", "pushr_api_key_secret", "pushr_jwt"})
+# Every SecretStr setting: such values belong in a Secret, never in the ConfigMap.
+SECRET_FIELDS = frozenset(
+    name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)
+)
 
 
 @cache

@@ -10,12 +10,14 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from service.devkit.certs import Authority
 from service.settings import Settings
 from tests.fixtures.tools import kustomize_command
 from tests.unit.deploy._common import DEPLOY, SECRET_FIELDS, env_field, setting_env_names
@@ -24,7 +26,12 @@ K8S = DEPLOY / "k8s"
 OVERLAYS = ("dev", "prod")
 # The oldest Kubernetes minor we claim to support, and the newest the package knows.
 K8S_VERSIONS = ("1.29", kubernetes_validate.latest_version())
-CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("keda.sh/v1alpha1", "ScaledObject")}
+CRD_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("keda.sh/v1alpha1", "ScaledObject"),
+    ("keda.sh/v1alpha1", "TriggerAuthentication"),
+}
+TLS_MOUNT = "/etc/pushr-relay/tls"
 
 Obj = dict[str, Any]
 
@@ -72,12 +79,31 @@ def all_containers(overlay: str) -> Iterator[tuple[str, Obj, Obj]]:
             yield deployment["metadata"]["name"], pod, container
 
 
-def settings_from(overlay: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings_from(overlay: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
+    """The overlay's settings as the relay reads them, with every file the ConfigMap names in
+    the mounted TLS Secret made for the test (Settings opens them)."""
+    authority = Authority()
     for name in setting_env_names():
         monkeypatch.delenv(name, raising=False)
-    for key, value in config(overlay).items():
-        monkeypatch.setenv(key, value)
+    env = dict(config(overlay))
+    if "PUSHR_RELAY_KAFKA_SASL_MECHANISM" in env:
+        # what the Secret `pushr-relay-secrets` adds beside the ConfigMap
+        env |= {"PUSHR_RELAY_KAFKA_SASL_USERNAME": "relay", "PUSHR_RELAY_KAFKA_SASL_PASSWORD": "x"}
+    for key, value in env.items():
+        mounted = value.startswith(f"{TLS_MOUNT}/")
+        monkeypatch.setenv(
+            key, str(stand_in_file(authority, tmp_path, key, value)) if mounted else value
+        )
     return Settings()
+
+
+def stand_in_file(authority: Authority, tmp_path: Path, setting: str, mounted: str) -> Path:
+    """A real PEM file of the kind `setting` names (CA, certificate or key)."""
+    name = Path(mounted).name
+    if setting.endswith(("CAFILE", "CA_FILE")):
+        return authority.write_ca(tmp_path / name)
+    cert, key = authority.issue("pushr-relay", client=True).write(tmp_path, Path(name).stem)
+    return key if setting.endswith(("KEYFILE", "KEY_FILE")) else cert
 
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -162,19 +188,23 @@ def test_scaledobject_scales_the_relay_on_kafka_lag() -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_configmap_names_only_real_settings(overlay: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_configmap_names_only_real_settings(
+    overlay: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     known = setting_env_names()
     unknown = sorted(set(config(overlay)) - known)
     # pydantic-settings ignores unknown PUSHR_RELAY_* variables silently: a typo is lost.
     assert not unknown, f"not settings of service/settings.py: {unknown}"
     secrets = sorted(k for k in config(overlay) if env_field(k) in SECRET_FIELDS)
     assert not secrets, f"secrets belong in the Secret, not the ConfigMap: {secrets}"
-    settings_from(overlay, monkeypatch)  # and every value parses
+    settings_from(overlay, monkeypatch, tmp_path)  # and every value parses
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_grace_and_probes_match_settings(overlay: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = settings_from(overlay, monkeypatch)
+def test_grace_and_probes_match_settings(
+    overlay: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = settings_from(overlay, monkeypatch, tmp_path)
     pod = one(overlay, "Deployment")["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] > settings.shutdown_grace_seconds
     container = relay_container(overlay)
@@ -192,9 +222,9 @@ def test_grace_and_probes_match_settings(overlay: str, monkeypatch: pytest.Monke
 
 
 def test_dev_is_one_replica_on_the_memory_ledger_and_the_sandbox(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    settings = settings_from("dev", monkeypatch)
+    settings = settings_from("dev", monkeypatch, tmp_path)
     assert settings.ledger_backend == "memory"
     deployment = one("dev", "Deployment")
     assert deployment["spec"]["replicas"] == 1
@@ -208,9 +238,9 @@ def test_dev_is_one_replica_on_the_memory_ledger_and_the_sandbox(
 
 
 def test_prod_is_redis_backed_bigger_and_has_no_secret_in_git(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    settings = settings_from("prod", monkeypatch)
+    settings = settings_from("prod", monkeypatch, tmp_path)
     assert settings.ledger_backend == "redis"
     assert settings.redis_url
     assert settings.pushr_base_url.startswith("https://")
@@ -279,6 +309,54 @@ def test_network_policy(overlay: str) -> None:
     egress_ports = {
         (p["port"], p.get("protocol", "TCP")) for r in spec["egress"] for p in r["ports"]
     }
-    assert {(53, "UDP"), (53, "TCP"), (9092, "TCP"), (6379, "TCP"), (443, "TCP")} <= egress_ports
+    # Kafka plain / SASL_SSL / mTLS, Redis plain / TLS / Sentinel, DNS, Push.R; nothing more
+    expected = {(53, "UDP"), (53, "TCP"), (9092, "TCP"), (9093, "TCP"), (9094, "TCP"),
+                (6379, "TCP"), (6380, "TCP"), (26379, "TCP"), (443, "TCP")}  # fmt: skip
     if overlay == "dev":
-        assert (6700, "TCP") in egress_ports
+        expected.add((6700, "TCP"))
+    assert egress_ports == expected
+
+
+# --- secrets and certificates -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_certificates_come_from_a_read_only_secret_mount(overlay: str) -> None:
+    container = relay_container(overlay)
+    pod = one(overlay, "Deployment")["spec"]["template"]["spec"]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == TLS_MOUNT]
+    assert mount["readOnly"] is True
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes[mount["name"]]["secret"]["secretName"] == "pushr-relay-tls"
+    # every file setting points into the mount
+    files = {k: v for k, v in config(overlay).items() if v.startswith("/")}
+    assert all(v.startswith(f"{TLS_MOUNT}/") for v in files.values()), files
+
+
+def test_prod_connects_to_kafka_and_redis_over_tls(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = settings_from("prod", monkeypatch, tmp_path)
+    assert settings.kafka_security_protocol == "SASL_SSL"
+    assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512"
+    assert settings.redis_url is not None
+    assert settings.redis_url.startswith("rediss://")
+    assert settings.redis_ca_file is not None
+
+
+def test_keda_reads_the_lag_with_the_relays_credentials() -> None:
+    (trigger,) = one("prod", "ScaledObject")["spec"]["triggers"]
+    auth = one("prod", "TriggerAuthentication", trigger["authenticationRef"]["name"])
+    refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
+    assert set(refs) == {"username", "password", "ca"}
+    known = setting_env_names()
+    for parameter in ("username", "password"):
+        assert refs[parameter]["name"] == "pushr-relay-secrets"
+        assert refs[parameter]["key"] in known
+        assert env_field(refs[parameter]["key"]).startswith("kafka_sasl_")
+    cafile = config("prod")["PUSHR_RELAY_KAFKA_SSL_CAFILE"]
+    assert refs["ca"] == {"parameter": "ca", "name": "pushr-relay-tls", "key": Path(cafile).name}
+    meta = trigger["metadata"]
+    mechanism = config("prod")["PUSHR_RELAY_KAFKA_SASL_MECHANISM"]
+    assert meta["sasl"] == mechanism.lower().replace("-", "_").replace("sha_", "sha")
+    assert meta["tls"] == "enable"
