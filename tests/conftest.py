@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.redis_secure",
     "tests.fixtures.sandbox",
     "tests.fixtures.secured_kafka",
+    "tests.fixtures.tls",
 ]

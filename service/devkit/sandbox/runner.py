@@ -143,7 +143,7 @@ class RunningSandbox:
     def outage(self, duration_s: float, start_s: float = 0.0) -> None:
         self.call(self.server.outage, duration_s, start_s)
 
-    def issue_token(self, business: int = 1, ttl_s: float | None = 3600.0) -> str:
+    def issue_token(self, business: int = 1, ttl_s: float | None = None) -> str:
         return self.server.issue_token(business, ttl_s)
 
     def set_balance(self, business: int, amount: str | int | float | Decimal) -> str:
