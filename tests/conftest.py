@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.secured_kafka",
     "tests.fixtures.tls",
+    "tests.fixtures.tinyproxy",
 ]
