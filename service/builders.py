@@ -30,6 +30,7 @@ from service.pipeline.handle import HandlerConfig, RecordHandler
 from service.pipeline.publish import Publisher
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import PushrClient
+from service.pushr.credentials import Credentials, credentials_configured
 from service.pushr.outcomes import ClientHooks
 from service.pushr.ratelimit import RateBudget, RateLimiter
 from service.settings import Settings
@@ -103,8 +104,9 @@ def build_pushr_client(
 
 
 def status_polling_enabled(settings: Settings) -> bool:
-    """The poller needs a JWT and the business whose list it reads."""
-    if settings.pushr_jwt is None:
+    """The poller needs a JWT (static, from a file, or by user and password) and the
+    business whose list it reads."""
+    if not credentials_configured(settings):
         return False
     if settings.pushr_business_id is None:
         log.warning("status_poller_disabled", reason="pushr_business_id is not set")
@@ -136,13 +138,14 @@ def build_status_poller(
     publisher: Publisher,
     store: TrackStore,
     lease: Lease,
+    *,
+    credentials: Credentials,
 ) -> StatusPoller:
+    """`credentials` (`service.pushr.credentials.build_credentials`) is built once per
+    process: every reader of the list shares it, so a renewal serves them all."""
     settings = core.settings
-    assert settings.pushr_jwt is not None
     assert settings.pushr_business_id is not None
-    reader = MessageListReader(
-        client, business=settings.pushr_business_id, jwt=settings.pushr_jwt.get_secret_value()
-    )
+    reader = MessageListReader(client, business=settings.pushr_business_id, credentials=credentials)
     return StatusPoller(
         reader=reader,
         publisher=publisher,
