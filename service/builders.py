@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 
+from service.accounts.held import HeldAccounts
 from service.clock import Clock
 from service.contract import Contract, ContractLimits
+from service.contract.model import DEFAULT_ACCOUNT
 from service.kafka.consume import ConsumerLoop
 from service.ledger.base import Ledger
 from service.ledger.lease import Lease, LocalLease, RedisLease
@@ -28,6 +30,7 @@ from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
 from service.pipeline.publish import Publisher
+from service.pipeline.route import AccountRoute
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import PushrClient
 from service.pushr.credentials import Credentials, credentials_configured
@@ -56,21 +59,39 @@ class Core:
     owner: str
 
 
-def build_gate(core: Core) -> SendGate:
-    metrics, health = core.metrics, core.health
-
+def build_gate(
+    core: Core, held: HeldAccounts, account: str = DEFAULT_ACCOUNT, *, may_park: bool = False
+) -> SendGate:
     def on_change(reason: str, closed: bool) -> None:
-        metrics.sending_paused.labels(reason).set(1 if closed else 0)
-        if reason == "credentials_rejected":
-            health.credentials_ok = not closed
-        log.warning("sending_paused" if closed else "sending_resumed", reason=reason)
+        held.change(account, reason, closed)
 
-    return SendGate(core.clock, core.settings.balance_recheck_seconds, on_change=on_change)
+    return SendGate(
+        core.clock, core.settings.balance_recheck_seconds, on_change=on_change, may_park=may_park
+    )
+
+
+def build_breakers(core: Core) -> BreakerSet:
+    """One set for every account: a breaker counts only what fails for all keys alike
+    (5xx, timeouts, refused connections); what Push.R answers per key acts on the
+    account's own gate and rate limit."""
+    metrics = core.metrics
+
+    def on_breaker(endpoint: str, state: str) -> None:
+        for name in ("closed", "open", "half_open"):
+            metrics.breaker_state.labels(endpoint, name).set(1 if name == state else 0)
+        log.warning("breaker_state", endpoint=endpoint, state=state)
+
+    return BreakerSet.from_settings(core.settings, core.clock, on_state_change=on_breaker)
 
 
 def build_pushr_client(
-    core: Core, http: httpx.AsyncClient, rate_redis: aioredis.Redis | None
+    core: Core,
+    http: httpx.AsyncClient,
+    rate_redis: aioredis.Redis | None,
+    *,
+    breakers: BreakerSet | None = None,
 ) -> PushrClient:
+    """The client of the account in `core.settings` (its keys, its rate limit)."""
     settings, clock, metrics = core.settings, core.clock, core.metrics
     shared: RateBudget | None = None
     if rate_redis is not None:
@@ -83,17 +104,12 @@ def build_pushr_client(
         metrics.rate_limit_waits.inc()
         metrics.rate_limit_wait_seconds.inc(seconds)
 
-    def on_breaker(endpoint: str, state: str) -> None:
-        for name in ("closed", "open", "half_open"):
-            metrics.breaker_state.labels(endpoint, name).set(1 if name == state else 0)
-        log.warning("breaker_state", endpoint=endpoint, state=state)
-
     return PushrClient(
         http,
         settings,
         clock=clock,
         rng=core.rng,
-        breakers=BreakerSet.from_settings(settings, clock, on_state_change=on_breaker),
+        breakers=breakers or build_breakers(core),
         limiter=RateLimiter.from_settings(settings, clock, shared=shared, on_wait=on_wait),
         hooks=ClientHooks(
             on_request=lambda ep, outcome: metrics.provider_requests.labels(ep, str(outcome)).inc(),
@@ -159,13 +175,11 @@ def build_status_poller(
     )
 
 
-def build_handler(
-    core: Core, ledger: Ledger, client: PushrClient, publisher: Publisher
-) -> RecordHandler:
+def build_deliverer(core: Core, ledger: Ledger, gate: SendGate) -> BatchDeliverer:
     settings, metrics = core.settings, core.metrics
-    deliverer = BatchDeliverer(
+    return BatchDeliverer(
         ledger=ledger,
-        gate=build_gate(core),
+        gate=gate,
         clock=core.clock,
         rng=core.rng,
         owner=core.owner,
@@ -176,18 +190,37 @@ def build_handler(
         on_ledger_error=metrics.ledger_errors.inc,
         on_unknown=lambda mode: metrics.unknown_outcomes.labels(mode).inc(),
     )
+
+
+def build_handler(
+    core: Core,
+    ledger: Ledger,
+    client: PushrClient,
+    publisher: Publisher,
+    *,
+    routes: Mapping[str, AccountRoute] | None = None,
+    limits: ContractLimits | None = None,
+) -> RecordHandler:
+    """`routes` (`service.accounts.runtime`): one per account; without them, `client` sends
+    for the one account, `default`."""
+    settings = core.settings
+    deliverer = next(iter(routes.values())).deliverer if routes else None
+    if deliverer is None:
+        held = HeldAccounts([DEFAULT_ACCOUNT], core.metrics, core.health, core.clock)
+        deliverer = build_deliverer(core, ledger, build_gate(core, held))
     return RecordHandler(
-        contract=Contract(ContractLimits.from_settings(settings)),
+        contract=Contract(limits or ContractLimits.from_settings(settings)),
         deliverer=deliverer,
         client=client,
         publisher=publisher,
-        metrics=metrics,
+        metrics=core.metrics,
         clock=core.clock,
         config=HandlerConfig(
             batch_size=settings.batch_size,
             default_business=settings.pushr_business_id,
             send_concurrency=settings.http_max_connections,
         ),
+        routes=routes,
     )
 
 
@@ -219,6 +252,7 @@ def build_consumer_loop(
         fetch_max_records=s.fetch_max_records,
         max_in_flight_bytes=s.max_in_flight_bytes,
         revoke_deadline=s.revoke_deadline_seconds,
+        max_parked=s.max_parked_events,
     )
 
 

@@ -55,7 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pushr-relay: configuration error: {settings_problems(exc)}", file=sys.stderr)
         return EXIT_CONFIGURATION
     except ConfigurationError as exc:
-        print(f"pushr-relay: configuration error: {exc}", file=sys.stderr)
+        # one line per problem (an accounts file may have several)
+        for line in str(exc).splitlines() or [""]:
+            print(f"pushr-relay: configuration error: {line}", file=sys.stderr)
         return EXIT_CONFIGURATION
     return code
 

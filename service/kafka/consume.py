@@ -1,17 +1,16 @@
 """The fetch loop: many records in flight, bounded, committed only when finished.
 
-- Each record becomes a task; the offset tracker knows which are unfinished.
-- A partition with too many unfinished records is paused; so are all when the total
-  is at its bound. Fetching goes on (heartbeats, rebalances), buffering does not grow.
-- Record counts do not bound memory (a bulk event holds thousands of recipients), so the
-  payload bytes of started records are bounded too: fetched records past that budget wait,
-  undecoded, with every partition paused, until running ones finish. A record larger
-  than the whole budget still runs, alone.
+- Each record becomes a task; the offset tracker knows which are unfinished. A partition
+  with too many is paused, all are at the total bound; fetching goes on (heartbeats).
+- Payload bytes of started records are bounded too (a bulk event holds thousands of
+  recipients): records past that budget wait, undecoded, with every partition paused.
+  A record larger than the whole budget still runs, alone.
 - Commits go out every `commit_interval` from a task beside the fetch loop (never blocking
   it) and hold only contiguous finished offsets; the commit lock orders them with the
   revoke's and the final commit.
-- Every wait (retry backoff, commit interval, revoke and stop deadlines) is on the
-  injected Clock, so tests step time instead of sleeping.
+- Every wait (backoff, commit interval, deadlines) is on the injected Clock: tests step it.
+- A record waiting at a held account's gate is parked (`service.pipeline.parking`):
+  it stops counting against these bounds and stays uncommitted until it finishes.
 - On revoke: wait for the partition's work up to a deadline, commit, then let go.
 - On stop: stop fetching, drain within the grace period, commit, return.
 """
@@ -31,9 +30,11 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from service.backoff import Backoff
 from service.clock import Clock, sleep_unless_set, wait_on_clock
 from service.kafka.offsets import OffsetTracker
+from service.kafka.parked import Parking, RecordSpot, record_size
 from service.observability.health import Health
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
+from service.pipeline.parking import current_spot
 
 log = get_logger(__name__)
 
@@ -55,6 +56,7 @@ class ConsumerLoop:
         fetch_max_records: int,
         revoke_deadline: float,
         max_in_flight_bytes: int | None = None,
+        max_parked: int = 0,
         commit_interval: float = 0.5,
         retry_base: float = 0.5,
         retry_cap: float = 30.0,
@@ -80,6 +82,8 @@ class ConsumerLoop:
         # Fetched, counted by the tracker (so commits stop before them), not yet started.
         self._waiting: deque[tuple[TopicPartition, Any]] = deque()
         self._stopping = False
+        parked = metrics.accounts.events_parked
+        self.parking = Parking(self.tracker, max_parked, parked, self._parked_bytes)
 
     def listener(self) -> ConsumerRebalanceListener:
         return _Rebalance(self)
@@ -112,20 +116,16 @@ class ConsumerLoop:
             # Waiting records are never started now: they stay uncommitted and are
             # redelivered, and the drain below sees every task that will ever run.
             self._stopping = True
-            # Let a commit in the air finish (not cancel it) before the drain and the final
-            # commit, which then holds everything that finished.
+            # Let a commit in the air finish (not cancel it); the final one follows the drain.
             fetching_done.set()
             await asyncio.gather(committer, return_exceptions=True)
             await self._drain(set(self._tasks), grace)
             await self.commit()
 
     async def _commit_periodically(self, done: asyncio.Event) -> None:
-        """Commit every `commit_interval` on the loop's clock until `done`.
-
-        A timer, not a commit per finished record: the interval bounds both the commit
-        traffic and how much is redelivered after a crash, whatever the record rate. Tests
-        step it on a `SteppedClock` (a `ManualClock` would make this loop spin).
-        """
+        """Commit every `commit_interval` until `done`: a timer, not a commit per record, bounds
+        both the commit traffic and what a crash redelivers. Tests step it on a `SteppedClock`
+        (a `ManualClock` would make this loop spin)."""
         while True:
             if await sleep_unless_set(self._clock, self._commit_interval, done):
                 return  # the final commit follows the drain
@@ -141,7 +141,7 @@ class ConsumerLoop:
         """Start waiting records in fetch order while the byte budget allows; one always
         may when nothing runs, so an oversized record cannot wait for ever."""
         while self._waiting and not self._stopping:
-            size = _size(self._waiting[0][1])
+            size = record_size(self._waiting[0][1])
             if (
                 self._max_bytes is not None
                 and self._bytes_in_flight > 0
@@ -162,11 +162,14 @@ class ConsumerLoop:
         task.add_done_callback(self._tasks[tp].discard)
 
     async def _run_one(self, tp: TopicPartition, record: Any) -> None:
+        spot = RecordSpot(self.parking, tp, record)
+        current_spot.set(spot)
         try:
             await self._handle_until_done(tp, record)
         finally:
+            spot.leave()
             self._metrics.events_in_flight.dec()
-            self._bytes_in_flight -= _size(record)
+            self._bytes_in_flight -= record_size(record)
         self.tracker.done(tp, record.offset)
         self._health.progressed()
         self._start_waiting()
@@ -176,10 +179,8 @@ class ConsumerLoop:
         """Retry a failed record (a publish the broker refused, a bug) with the backoff.
 
         Skipping it would lose the event; leaving it unfinished would hold the partition's
-        commits and an in-flight slot until a restart. Retrying is safe: the ledger turns a
-        batch that was already sent into a re-published result, never a second SMS. Only
-        a revoke or shutdown (cancellation) ends the retries.
-        """
+        commits until a restart. Retrying is safe: the ledger turns a batch already sent into
+        a re-published result, never a second SMS. Only a revoke or shutdown ends it."""
         failures = 0
         while True:
             try:
@@ -201,6 +202,12 @@ class ConsumerLoop:
                 return
 
     # --- backpressure ----------------------------------------------------------------------
+    def _parked_bytes(self, delta: int) -> None:
+        self._bytes_in_flight += delta  # parking frees a record's bytes, or takes them back
+        if delta < 0:
+            self._start_waiting()
+            self._maybe_resume()
+
     def _over_budget(self) -> bool:
         return self._max_bytes is not None and self._bytes_in_flight >= self._max_bytes
 
@@ -280,11 +287,6 @@ class ConsumerLoop:
         log.info(
             "partitions_assigned", partitions=sorted(f"{t.topic}/{t.partition}" for t in assigned)
         )
-
-
-def _size(record: Any) -> int:
-    value = getattr(record, "value", None)
-    return len(value) if value else 0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

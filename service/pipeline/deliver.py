@@ -5,7 +5,8 @@
                    ├─ TAKEN_OVER ───────► ambiguous: at_most_once → unknown; at_least_once → send
                    └─ CLAIMED ──► send ─┬─ accepted / rejected ─► complete, publish
                                         ├─ ambiguous ─► per delivery mode (as TAKEN_OVER)
-                                        └─ not sent (retry-safe, breaker, balance, 401)
+                                        └─ not sent (retry-safe, breaker, balance, 401,
+                                           held by the spend guard)
                                            ─► release the claim, back off, start again
 
 A claim is held only while a request may be in the air, so a long pause (no balance,
@@ -141,6 +142,8 @@ class BatchDeliverer:
                 self._gate.report(probe, close="insufficient_balance")
             elif outcome is Outcome.UNAUTHORIZED:
                 self._gate.report(probe, close="credentials_rejected")
+            elif outcome is Outcome.HELD:
+                self._gate.report(probe, close=provider.detail)
             else:
                 self._gate.report(probe)
                 wait = self._backoff.delay(pauses, provider.retry_after)

@@ -1,7 +1,8 @@
 """A gate in front of every send: closed while Push.R cannot take requests at all.
 
-Insufficient balance, rejected credentials and an unreachable ledger stop *all* sending,
-not one batch. While the gate is closed exactly one caller at a time probes (after
+One gate per account: insufficient balance, rejected credentials, an exceeded budget or
+the blast-radius guard stop *all* of that account's sending, not one batch, and no other
+account's. While the gate is closed exactly one caller at a time probes (after
 `recheck_seconds`); everyone else waits. A successful probe opens the gate. This turns
 "retry storm" into one request per interval and never drops the waiting work.
 """
@@ -12,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 
 from service.clock import Clock
+from service.pipeline.parking import waiting_aside
 
 
 class SendGate:
@@ -20,6 +22,8 @@ class SendGate:
         clock: Clock,
         recheck_seconds: float,
         on_change: Callable[[str, bool], None] | None = None,
+        *,
+        may_park: bool = False,
     ) -> None:
         self._clock = clock
         self._recheck = recheck_seconds
@@ -28,6 +32,8 @@ class SendGate:
         # replaced on every change, so waiters wake when the gate opens or the probe frees
         self._changed = asyncio.Event()
         self._probe_taken = False
+        # several accounts: a waiting record is set aside so others' records flow past it
+        self._may_park = may_park
 
     @property
     def closed_reasons(self) -> frozenset[str]:
@@ -53,6 +59,12 @@ class SendGate:
 
     async def pass_through(self) -> bool:
         """Wait for a turn to send. True means this caller is the probe and must `report`."""
+        if not self._reasons:
+            return False
+        with waiting_aside(self._may_park):
+            return await self._wait_for_turn()
+
+    async def _wait_for_turn(self) -> bool:
         while self._reasons:
             if not self._probe_taken:
                 self._probe_taken = True

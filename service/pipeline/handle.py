@@ -6,6 +6,7 @@ so the caller may mark the offset done.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +22,14 @@ from service.contract import (
     unknown_event_id,
 )
 from service.contract.events import ResultOutcome
+from service.contract.model import DEFAULT_ACCOUNT
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
 from service.pipeline.deliver import BatchDeliverer, Delivered
 from service.pipeline.outbound import EventFactory
 from service.pipeline.plan import Batch, plan_batches
 from service.pipeline.publish import Publisher
+from service.pipeline.route import AccountRoute
 from service.pushr.client import PushrClient
 from service.pushr.outcomes import ProviderResult
 
@@ -51,6 +54,7 @@ class RecordHandler:
         metrics: Metrics,
         clock: Clock,
         config: HandlerConfig,
+        routes: Mapping[str, AccountRoute] | None = None,
     ) -> None:
         self._contract = contract
         self._deliverer = deliverer
@@ -61,6 +65,16 @@ class RecordHandler:
         self._config = config
         self._events = EventFactory(clock)
         self._send_slots = asyncio.Semaphore(config.send_concurrency)
+        # one route per account; without an accounts file, `default` from the parts above
+        self._routes = routes or {
+            DEFAULT_ACCOUNT: AccountRoute(
+                DEFAULT_ACCOUNT, deliverer, client, config.default_business
+            )
+        }
+
+    def _route(self, request: SmsRequest) -> AccountRoute:
+        # the contract only accepts accounts the relay knows
+        return self._routes[request.account]
 
     async def __call__(self, record: Any) -> None:
         structlog.contextvars.bind_contextvars(
@@ -118,7 +132,7 @@ class RecordHandler:
             log.info("event_expired")
             return
 
-        batches = plan_batches(request, self._config.batch_size)
+        batches = plan_batches(request, self._config.batch_size, self._route(request).namespace)
         status_accepted = self._events.accepted(accepted, len(batches))
         acks = [await self._publisher.event(request.event_id, status_accepted)]
         self._metrics.status_published.labels("accepted").inc()
@@ -142,22 +156,10 @@ class RecordHandler:
         ) -> dict[str, Any]:
             return self._events.result(accepted, b, outcome, provider, detail)
 
+        route = self._route(request)
+
         async def send(b: Batch) -> ProviderResult:
-            if request.kind == "template":
-                business = request.business or self._config.default_business
-                return await self._client.send_custom(
-                    business=business or 0,
-                    sender_id=request.sender_id,
-                    template=request.template or "",
-                    csv_bytes=b.csv_bytes or b"",
-                    scheduled_at=request.scheduled_at,
-                )
-            return await self._client.send_sms(
-                message=request.message or "",
-                recipients=b.recipients,
-                sender_id=request.sender_id,
-                scheduled_at=request.scheduled_at,
-            )
+            return await route.send(request, b, self._metrics)
 
         # The slot is taken before the ledger claim, not inside `send`: a batch queued for a
         # connection must not hold a claim, or a crash would turn every queued batch (never
@@ -165,7 +167,7 @@ class RecordHandler:
         async with self._send_slots:
             self._metrics.batches_in_flight.inc()
             try:
-                return await self._deliverer.deliver(batch, request.delivery, send, make_result)
+                return await route.deliverer.deliver(batch, request.delivery, send, make_result)
             finally:
                 self._metrics.batches_in_flight.dec()
 

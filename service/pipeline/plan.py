@@ -27,16 +27,20 @@ class Batch:
     csv_bytes: bytes | None = None  # template sends: the chunk as Push.R's CSV file
 
 
-def batch_key(request: SmsRequest, index: int, count: int) -> str:
-    return f"{request.idempotency_key or request.event_id}#{index}/{count}"
+def batch_key(request: SmsRequest, index: int, count: int, namespace: str = "") -> str:
+    return f"{namespace}{request.idempotency_key or request.event_id}#{index}/{count}"
 
 
-def plan_batches(request: SmsRequest, batch_size: int) -> list[Batch]:
+def plan_batches(request: SmsRequest, batch_size: int, namespace: str = "") -> list[Batch]:
+    """`namespace` prefixes the keys of an account other than `default` ("parcels/"), so
+    two accounts' events with the same idempotency key are two sends."""
     if request.kind == "template":
         rows = request.rows
         count = max(1, -(-len(rows) // batch_size))
         return [
-            _template_batch(request, rows[i * batch_size : (i + 1) * batch_size], i, count)
+            _template_batch(
+                request, rows[i * batch_size : (i + 1) * batch_size], i, count, namespace
+            )
             for i in range(count)
         ]
     recipients = request.recipients
@@ -47,7 +51,7 @@ def plan_batches(request: SmsRequest, batch_size: int) -> list[Batch]:
         chunk = recipients[i * batch_size : (i + 1) * batch_size]
         batches.append(
             Batch(
-                key=batch_key(request, i, count),
+                key=batch_key(request, i, count, namespace),
                 index=i,
                 count=count,
                 recipients=chunk,
@@ -70,7 +74,11 @@ def template_columns(template: str) -> list[str]:
 
 
 def _template_batch(
-    request: SmsRequest, rows: tuple[dict[str, str], ...], index: int, count: int
+    request: SmsRequest,
+    rows: tuple[dict[str, str], ...],
+    index: int,
+    count: int,
+    namespace: str,
 ) -> Batch:
     columns = template_columns(request.template or "")
     render = renderer(request.template or "")
@@ -80,7 +88,7 @@ def _template_batch(
     for row in rows:
         writer.writerow([row.get(column, "") for column in columns])
     return Batch(
-        key=batch_key(request, index, count),
+        key=batch_key(request, index, count, namespace),
         index=index,
         count=count,
         recipients=tuple(row["contact"] for row in rows),

@@ -17,6 +17,7 @@ class Outcome(StrEnum):
     RETRY_SAFE = "retry_safe"  # not sent for sure (connect error, 408, 429, 5xx): retry
     AMBIGUOUS = "ambiguous"  # may have been sent (timeout after write, reset mid-answer)
     BREAKER_OPEN = "breaker_open"  # not attempted: the endpoint's breaker is open
+    HELD = "held"  # not attempted: the account's spend guard holds it (detail: the reason)
 
 
 @dataclass(frozen=True, slots=True)
