@@ -27,11 +27,14 @@ from service.builders import (
     Core,
     build_consumer,
     build_consumer_loop,
+    build_deliverer,
     build_handler,
     build_pushr_client,
+    build_reconciler,
     build_status_poller,
     build_status_store,
     kafka_ping,
+    reconciliation_enabled,
     status_polling_enabled,
 )
 from service.clock import Clock, SystemClock
@@ -107,7 +110,8 @@ async def run(
     async with contextlib.AsyncExitStack() as stack:
         # credentials the broker refuses end start-up in one line (exit 2), not a retry loop
         await check_kafka_access(settings.kafka_bootstrap_servers, settings.kafka_client_security())
-        ledger = await open_ledger(settings, clock)
+        reconciling = reconciliation_enabled(settings)
+        ledger = await open_ledger(settings, clock, reconcile=reconciling)
         stack.push_async_callback(ledger.close)
         health.ledger_ping = ledger.ping
         http = build_http_client(settings)
@@ -128,17 +132,22 @@ async def run(
             store, lease, tracker = build_status_store(core, status_redis)
             publisher = TrackingPublisher(producer, settings.out_topic, settings.dlq_topic, tracker)
 
+        deliverer = build_deliverer(core, ledger, ledger if reconciling else None)
+        handler = build_handler(core, ledger, client, publisher, deliverer=deliverer)
         consumer = build_consumer(settings)
-        consumer_loop = build_consumer_loop(
-            core, consumer, build_handler(core, ledger, client, publisher)
-        )
+        consumer_loop = build_consumer_loop(core, consumer, handler)
         consumer.subscribe([settings.in_topic], listener=consumer_loop.listener())
         await consumer.start()
         stack.push_async_callback(consumer.stop)
         health.kafka_ping = kafka_ping(consumer)
 
         if polling:
-            poller = build_status_poller(core, client, publisher, store, lease)
+            reconciler = None
+            if reconciling:
+                reconciler = build_reconciler(core, ledger, deliverer, client, publisher)
+            poller = build_status_poller(
+                core, client, publisher, store, lease, reconciler=reconciler
+            )
             start_background(stack, poller.run(), "status-poller")
             log.info("status_poller_started", interval=settings.status_poll_seconds)
 

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from service.clock import Clock
 from service.contract import Contract, ContractLimits
 from service.kafka.consume import ConsumerLoop
-from service.ledger.base import Ledger
+from service.ledger.base import Ledger, ReconcilingLedger
 from service.ledger.lease import Lease, LocalLease, RedisLease
 from service.ledger.redis_rate import RedisRateLimiter
 from service.observability.health import Health
@@ -27,6 +27,7 @@ from service.observability.metrics import Metrics
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
+from service.pipeline.handoff import Handoff
 from service.pipeline.publish import Publisher
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import PushrClient
@@ -35,6 +36,8 @@ from service.pushr.ratelimit import RateBudget, RateLimiter
 from service.settings import Settings
 from service.status.list_reader import MessageListReader
 from service.status.poller import StatusPoller, lease_seconds
+from service.status.reconciler import Reconciler
+from service.status.settle import Settler
 from service.status.tracked import MemoryTrackStore, RedisTrackStore, TrackStore
 from service.status.tracking import StatusTracker
 
@@ -112,6 +115,45 @@ def status_polling_enabled(settings: Settings) -> bool:
     return True
 
 
+def reconciliation_enabled(settings: Settings) -> bool:
+    """Reconciliation reads the status list, so it needs what the poller needs; said once
+    at start-up either way."""
+    reason = None
+    if not settings.reconcile:
+        reason = "PUSHR_RELAY_RECONCILE is false"
+    elif settings.pushr_jwt is None:
+        reason = "no token for Push.R's message list (PUSHR_RELAY_PUSHR_JWT)"
+    elif settings.pushr_business_id is None:
+        reason = "pushr_business_id is not set"
+    if reason is not None:
+        log.info("reconciliation_off", reason=reason)
+        return False
+    s = settings
+    log.info("reconciliation_on", every=s.status_poll_seconds, settle=s.reconcile_settle_seconds)
+    return True
+
+
+def build_reconciler(
+    core: Core,
+    ledger: ReconcilingLedger,
+    deliverer: BatchDeliverer,
+    client: PushrClient,
+    publisher: Publisher,
+) -> Reconciler:
+    return Reconciler(
+        Settler(
+            ledger=ledger,
+            deliverer=deliverer,
+            client=client,
+            publisher=publisher,
+            metrics=core.metrics,
+            clock=core.clock,
+        ),
+        skew_seconds=core.settings.reconcile_clock_skew_seconds,
+        settle_seconds=core.settings.reconcile_settle_seconds,
+    )
+
+
 def build_status_store(
     core: Core, redis: aioredis.Redis | None
 ) -> tuple[TrackStore, Lease, StatusTracker]:
@@ -136,6 +178,8 @@ def build_status_poller(
     publisher: Publisher,
     store: TrackStore,
     lease: Lease,
+    *,
+    reconciler: Reconciler | None = None,
 ) -> StatusPoller:
     settings = core.settings
     assert settings.pushr_jwt is not None
@@ -153,14 +197,23 @@ def build_status_poller(
         rng=core.rng,
         poll_seconds=settings.status_poll_seconds,
         track_ttl_seconds=settings.status_track_ttl_seconds,
+        reconciler=reconciler,
     )
 
 
-def build_handler(
-    core: Core, ledger: Ledger, client: PushrClient, publisher: Publisher
-) -> RecordHandler:
+def build_deliverer(
+    core: Core, ledger: Ledger, reconciling: ReconcilingLedger | None = None
+) -> BatchDeliverer:
+    """With `reconciling` (the same ledger), ambiguous batches are handed to the reconciler."""
     settings, metrics = core.settings, core.metrics
-    deliverer = BatchDeliverer(
+    handoff = None
+    if reconciling is not None:
+        handoff = Handoff(
+            reconciling,
+            settings.request_deadline_seconds(),
+            on_handoff=lambda mode: metrics.reconcile_handoffs.labels(mode).inc(),
+        )
+    return BatchDeliverer(
         ledger=ledger,
         gate=build_gate(core),
         clock=core.clock,
@@ -172,7 +225,20 @@ def build_handler(
         on_claim=lambda status: metrics.ledger_claims.labels(str(status)).inc(),
         on_ledger_error=metrics.ledger_errors.inc,
         on_unknown=lambda mode: metrics.unknown_outcomes.labels(mode).inc(),
+        handoff=handoff,
     )
+
+
+def build_handler(
+    core: Core,
+    ledger: Ledger,
+    client: PushrClient,
+    publisher: Publisher,
+    *,
+    deliverer: BatchDeliverer | None = None,
+) -> RecordHandler:
+    settings, metrics = core.settings, core.metrics
+    deliverer = deliverer or build_deliverer(core, ledger)
     return RecordHandler(
         contract=Contract(ContractLimits.from_settings(settings)),
         deliverer=deliverer,

@@ -14,6 +14,10 @@
   shared backoff, never sooner than the poll interval); the next success resets it.
 - A scheduled message stays `pending` until its time: one due later than the track TTL stops
   being polled before it is delivered.
+- **One reader for reconciliation too.** With a `Reconciler`, the same round's pages serve
+  it: paging goes on until both the oldest tracked id and the oldest time the reconciler
+  needs are reached (either may need nothing), and the reconciler judges only a round
+  that read that far.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
 from service.pipeline.publish import Publisher
 from service.status.list_reader import ListReadError, MessageListReader
+from service.status.reconciler import Reconciler
 from service.status.tracked import TrackedMessage, TrackStore
 
 log = get_logger(__name__)
@@ -61,8 +66,10 @@ class StatusPoller:
         rng: random.Random,
         poll_seconds: float,
         track_ttl_seconds: float,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self._reader = reader
+        self._reconciler = reconciler
         self._publisher = publisher
         self._store = store
         self._lease = lease
@@ -80,6 +87,8 @@ class StatusPoller:
             while True:
                 await self._clock.sleep(await self.round())
         finally:
+            if self._reconciler is not None:
+                await self._reconciler.close()
             if self._leader:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._lease.release())
@@ -90,6 +99,8 @@ class StatusPoller:
             if not await self._hold_lease():
                 self._metrics.status_polls.labels("not_leader").inc()
                 self._metrics.status_tracked.set(0)
+                if self._reconciler is not None:
+                    self._reconciler.idle()
                 return self._interval
             await self.poll_once()
         except ListReadError as failed:
@@ -127,13 +138,14 @@ class StatusPoller:
     async def poll_once(self) -> None:
         tracked = await self._live_tracked()
         self._metrics.status_tracked.set(len(tracked))
-        if not tracked:
-            return
-        oldest = min(tracked)
+        reconciler = self._reconciler
+        needed = None if reconciler is None else await reconciler.begin()
+        complete = not tracked and needed is None
+        oldest = min(tracked) if tracked else 0
         url: str | None = None
-        for number in range(MAX_PAGES):
+        for number in range(0 if complete else MAX_PAGES):
             if number and not await self._hold_lease():
-                return  # another replica took over mid-round; it reads the rest
+                break  # another replica took over mid-round; it reads the rest
             page = await self._reader.page(url)
             self._metrics.status_poll_pages.inc()
             for entry in page.entries:
@@ -142,11 +154,18 @@ class StatusPoller:
                     await self._changed(seen, entry.status)
                     if entry.status in FINAL_STATUSES:
                         tracked.pop(seen.message_id, None)
+            if reconciler is not None and needed is not None:
+                reconciler.take(page.entries)
             url = page.next_url
-            # newest first: a page reaching the oldest tracked id is the last one needed
-            if url is None or not page.entries or min(e.id for e in page.entries) <= oldest:
+            # newest first: a page reaching the oldest tracked id is the last the poller needs
+            polled = not tracked or not page.entries or min(e.id for e in page.entries) <= oldest
+            reconciled = reconciler is None or reconciler.reached(page.entries)
+            if url is None or (polled and reconciled):
+                complete = True
                 break
         self._metrics.status_tracked.set(len(tracked))
+        if reconciler is not None:
+            await reconciler.finish(complete=complete)
 
     async def _live_tracked(self) -> dict[int, TrackedMessage]:
         """The tracked set without (and untracking) what outlived the track TTL."""

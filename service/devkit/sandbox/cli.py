@@ -44,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=6700, help="0: any free port")
     p.add_argument("--config", help="JSON file: accounts, faults, lifecycle, seed, ...")
     p.add_argument("--seed", type=int, help="random seed for faults and outcomes")
+    p.add_argument("--list-lag-s", type=float,
+                   help="list each message this long after its `created`")  # fmt: skip
     f = p.add_argument_group("faults (override the config file's)")
     f.add_argument("--latency-ms", help="20 | uniform:MIN:MAX | exponential:MEAN | normal:MEAN:SD")
     rates = "e.g. 503=0.1 (429, 500, 502, 503, 504)"
@@ -71,6 +73,10 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
     config = SandboxConfig.load(args.config) if args.config else SandboxConfig()
     if args.seed is not None:
         config.seed = args.seed
+    if args.list_lag_s is not None:
+        if args.list_lag_s < 0:
+            raise ValueError("--list-lag-s must be >= 0")
+        config.list_lag_s = args.list_lag_s
     faults: dict[str, Any] = config.faults.to_dict()
     flags = {
         "latency_ms": args.latency_ms,

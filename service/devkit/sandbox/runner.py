@@ -143,6 +143,9 @@ class RunningSandbox:
     def outage(self, duration_s: float, start_s: float = 0.0) -> None:
         self.call(self.server.outage, duration_s, start_s)
 
+    def set_list_lag(self, seconds: float) -> float:
+        return self.call(self.server.set_list_lag, seconds)
+
     def issue_token(self, business: int = 1, ttl_s: float | None = 3600.0) -> str:
         return self.server.issue_token(business, ttl_s)
 
