@@ -49,8 +49,9 @@ MAX_BACKOFF_INTERVALS: Final = 32
 
 
 def lease_seconds(poll_seconds: float) -> float:
-    """Long enough to outlive a slow round, short enough for a quick take-over."""
-    return max(3 * poll_seconds, 60.0)
+    """Three rounds, so a holder that missed one keeps it; it is renewed before every page,
+    so a long round does not outlive it. At least 10 s: a round's first page may be slow."""
+    return max(3 * poll_seconds, 10.0)
 
 
 class StatusPoller:
