@@ -6,6 +6,10 @@ redelivered event maps to the same keys.
 
     claim ──► claimed(owner, lease) ──► sent(result) | rejected(result) | unknown(result)
 
+With reconciliation (`ReconcilingLedger`, `service.ledger.pending`) an ambiguous claim is
+*handed over*: unknown(result) plus a pending record; its verdict later settles the entry
+(sent, or unknown for good) or reopens it for one send.
+
 Backends: `MemoryLedger` (one replica) and `RedisLedger` (shared); one contract suite
 (`tests/contract/test_ledger_contract.py`) runs against both.
 """
