@@ -151,6 +151,7 @@ def build_reconciler(
         ),
         skew_seconds=core.settings.reconcile_clock_skew_seconds,
         settle_seconds=core.settings.reconcile_settle_seconds,
+        deadline_seconds=core.settings.request_deadline_seconds(),
     )
 
 

@@ -47,8 +47,12 @@ class Handoff:
         window: tuple[float, float] | None,
     ) -> tuple[dict[str, Any], Callable[[], Awaitable[bool]]]:
         """The `unknown` result as handed over, and the ledger write that hands it over
-        (for the deliverer to retry until the ledger answers)."""
+        (for the deliverer to retry until the ledger answers). A lapsed claim's `window` is
+        its claim to its lease end: a request its owner wrote before dying ended, at the
+        latest, a deadline after that."""
         result = mark_pending(unknown)
+        if window is not None:
+            window = (window[0], window[1] + self.deadline_seconds)
         context = context_of(origin, batch, str(unknown.get("detail") or "ambiguous"))
 
         def hand_over() -> Awaitable[bool]:

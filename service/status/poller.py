@@ -142,6 +142,24 @@ class StatusPoller:
         reconciler = self._reconciler
         needed = None if reconciler is None else await reconciler.begin()
         complete = not tracked and needed is None
+        try:
+            complete = await self._page(tracked, reconciler, needed, complete)
+        except Exception:
+            if reconciler is not None:  # what needs no list goes on: sends, events, pruning
+                await reconciler.finish(complete=False)
+            raise
+        self._metrics.status_tracked.set(len(tracked))
+        if reconciler is not None:
+            await reconciler.finish(complete=complete)
+
+    async def _page(
+        self,
+        tracked: dict[int, TrackedMessage],
+        reconciler: Reconciler | None,
+        needed: float | None,
+        complete: bool,
+    ) -> bool:
+        """Read pages newest first for both; True when both had all they needed."""
         oldest = min(tracked) if tracked else 0
         url: str | None = None
         for number in range(0 if complete else MAX_PAGES):
@@ -162,11 +180,8 @@ class StatusPoller:
             polled = not tracked or not page.entries or min(e.id for e in page.entries) <= oldest
             reconciled = reconciler is None or reconciler.reached(page.entries)
             if url is None or (polled and reconciled):
-                complete = True
-                break
-        self._metrics.status_tracked.set(len(tracked))
-        if reconciler is not None:
-            await reconciler.finish(complete=complete)
+                return True
+        return complete
 
     async def _live_tracked(self) -> dict[int, TrackedMessage]:
         """The tracked set without (and untracking) what outlived the track TTL."""

@@ -43,8 +43,16 @@ PRUNE_MARGIN_SECONDS: Final = 60.0
 
 
 class Reconciler:
-    def __init__(self, settler: Settler, *, skew_seconds: float, settle_seconds: float) -> None:
+    def __init__(
+        self,
+        settler: Settler,
+        *,
+        skew_seconds: float,
+        settle_seconds: float,
+        deadline_seconds: float,
+    ) -> None:
         self._settler = settler
+        self._deadline = deadline_seconds
         self._ledger = settler.ledger
         self._metrics = settler.metrics
         self._clock = settler.clock
@@ -136,10 +144,9 @@ class Reconciler:
         for claim in self._open:
             if claim.key in keys:
                 continue
-            if claim.lease_end <= self._now:
-                claimants.append(
-                    Claimant(claim.key, claim.signature, claim.claimed_at, claim.lease_end, False)
-                )
+            if claim.lease_end <= self._now:  # a window as its hand-over will record it
+                end = claim.lease_end + self._deadline
+                claimants.append(Claimant(claim.key, claim.signature, claim.claimed_at, end, False))
             else:
                 live.append(LiveClaim(claim.signature, claim.claimed_at))
         shapes = {(c.signature.text_digest, c.signature.recipients_count) for c in claimants}

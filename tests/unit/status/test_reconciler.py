@@ -321,7 +321,9 @@ async def test_another_replica_publishes_what_a_dead_one_decided(rig: Rig) -> No
     assert record.verdict is not None
     del rig.producer.send  # the broker is back
     # another replica: the same ledger and publisher, nothing of the first one's memory
-    successor = Reconciler(rig.reconciler._settler, skew_seconds=SKEW, settle_seconds=SETTLE)
+    successor = Reconciler(
+        rig.reconciler._settler, skew_seconds=SKEW, settle_seconds=SETTLE, deadline_seconds=6.0
+    )
     await successor.begin()
     await successor.finish(complete=True)
     assert rig.story(event_id)[-2:] == [
