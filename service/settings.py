@@ -264,8 +264,6 @@ class Settings(BaseSettings):
     status_track_ttl_seconds: int = Field(
         48 * 3600, ge=60, description="Stop polling a message after this long."
     )
-    # Reconciliation of ambiguous sends (service/status/reconciler.py): on whenever the
-    # status list can be read (a JWT and the business id), like the status poller.
     reconcile: bool = Field(
         True,
         description="Settle ambiguous sends from Push.R's message list when the list can be "

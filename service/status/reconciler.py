@@ -94,6 +94,8 @@ class Reconciler:
         """Whether a page (newest first) reaches back past what the round needs."""
         if self._need is None or not entries:
             return True
+        if any(listed(e) is None for e in entries):
+            return True  # an entry the matcher cannot read: this round judges nothing anyway
         oldest = [found.created_from for e in entries if (found := listed(e)) is not None]
         return bool(oldest) and min(oldest) < self._need
 
