@@ -19,7 +19,6 @@ from service.clock import Clock
 from service.contract import Contract, ContractLimits
 from service.kafka.consume import ConsumerLoop
 from service.ledger.base import Ledger, ReconcilingLedger
-from service.ledger.lease import Lease, LocalLease, RedisLease
 from service.ledger.redis_rate import RedisRateLimiter
 from service.observability.health import Health
 from service.observability.logging import get_logger
@@ -34,12 +33,6 @@ from service.pushr.client import PushrClient
 from service.pushr.outcomes import ClientHooks
 from service.pushr.ratelimit import RateBudget, RateLimiter
 from service.settings import Settings
-from service.status.list_reader import MessageListReader
-from service.status.poller import StatusPoller, lease_seconds
-from service.status.reconciler import Reconciler
-from service.status.settle import Settler
-from service.status.tracked import MemoryTrackStore, RedisTrackStore, TrackStore
-from service.status.tracking import StatusTracker
 
 log = get_logger(__name__)
 
@@ -102,103 +95,6 @@ def build_pushr_client(
             on_latency=lambda ep, seconds: metrics.provider_latency.labels(ep).observe(seconds),
             on_retry=lambda ep: metrics.provider_retries.labels(ep).inc(),
         ),
-    )
-
-
-def status_polling_enabled(settings: Settings) -> bool:
-    """The poller needs a JWT and the business whose list it reads."""
-    if settings.pushr_jwt is None:
-        return False
-    if settings.pushr_business_id is None:
-        log.warning("status_poller_disabled", reason="pushr_business_id is not set")
-        return False
-    return True
-
-
-def reconciliation_enabled(settings: Settings) -> bool:
-    """Reconciliation reads the status list, so it needs what the poller needs; said once
-    at start-up either way."""
-    reason = None
-    if not settings.reconcile:
-        reason = "PUSHR_RELAY_RECONCILE is false"
-    elif settings.pushr_jwt is None:
-        reason = "no token for Push.R's message list (PUSHR_RELAY_PUSHR_JWT)"
-    elif settings.pushr_business_id is None:
-        reason = "pushr_business_id is not set"
-    if reason is not None:
-        log.info("reconciliation_off", reason=reason)
-        return False
-    s = settings
-    log.info("reconciliation_on", every=s.status_poll_seconds, settle=s.reconcile_settle_seconds)
-    return True
-
-
-def build_reconciler(
-    core: Core,
-    ledger: ReconcilingLedger,
-    deliverer: BatchDeliverer,
-    client: PushrClient,
-    publisher: Publisher,
-) -> Reconciler:
-    return Reconciler(
-        Settler(
-            ledger=ledger,
-            deliverer=deliverer,
-            client=client,
-            publisher=publisher,
-            metrics=core.metrics,
-            clock=core.clock,
-        ),
-        skew_seconds=core.settings.reconcile_clock_skew_seconds,
-        settle_seconds=core.settings.reconcile_settle_seconds,
-        deadline_seconds=core.settings.request_deadline_seconds(),
-    )
-
-
-def build_status_store(
-    core: Core, redis: aioredis.Redis | None
-) -> tuple[TrackStore, Lease, StatusTracker]:
-    """Shared in Redis beside the ledger, so any replica can take over; else in-process."""
-    settings = core.settings
-    store: TrackStore
-    lease: Lease
-    if redis is not None:
-        prefix = settings.ledger_key_prefix
-        store = RedisTrackStore(redis, f"{prefix}status:tracked")
-        lease = RedisLease(
-            redis, f"{prefix}status:lease", core.owner, lease_seconds(settings.status_poll_seconds)
-        )
-    else:
-        store, lease = MemoryTrackStore(), LocalLease()
-    return store, lease, StatusTracker(store, core.clock, core.metrics)
-
-
-def build_status_poller(
-    core: Core,
-    client: PushrClient,
-    publisher: Publisher,
-    store: TrackStore,
-    lease: Lease,
-    *,
-    reconciler: Reconciler | None = None,
-) -> StatusPoller:
-    settings = core.settings
-    assert settings.pushr_jwt is not None
-    assert settings.pushr_business_id is not None
-    reader = MessageListReader(
-        client, business=settings.pushr_business_id, jwt=settings.pushr_jwt.get_secret_value()
-    )
-    return StatusPoller(
-        reader=reader,
-        publisher=publisher,
-        store=store,
-        lease=lease,
-        metrics=core.metrics,
-        clock=core.clock,
-        rng=core.rng,
-        poll_seconds=settings.status_poll_seconds,
-        track_ttl_seconds=settings.status_track_ttl_seconds,
-        reconciler=reconciler,
     )
 
 

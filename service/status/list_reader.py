@@ -6,15 +6,22 @@ Push.R's answer fails the read, so a caller never mistakes a broken page for an 
 The other fields (message, sender id, recipients count, cost, created) are what the
 reconciler matches on; each is None when absent or of another type, and the reconciler
 refuses to judge by an entry that lacks one.
+
+The JWT comes from `Credentials` (`service.pushr.credentials`), the seam every reader of
+the list shares. A 401 renews it once and reads the page again (a token revoked early, or
+Push.R's clock ahead of ours); a second 401, or credentials that cannot be renewed, fails
+the read as `unauthorized`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from service.pushr.client import PushrClient
-from service.pushr.outcomes import Outcome
+from service.pushr.credentials import Credentials, CredentialsError
+from service.pushr.outcomes import Outcome, ProviderResult
 
 
 class ListReadError(Exception):
@@ -44,14 +51,19 @@ class ListPage:
 
 
 class MessageListReader:
-    def __init__(self, client: PushrClient, *, business: int, jwt: str) -> None:
+    def __init__(self, client: PushrClient, *, business: int, credentials: Credentials) -> None:
         self._client = client
         self._business = business
-        self._jwt = jwt
+        self._credentials = credentials
 
     async def page(self, url: str | None = None) -> ListPage:
         """The first page, or the one a previous page's `next_url` points at."""
-        result = await self._client.list_messages(business=self._business, jwt=self._jwt, url=url)
+        token = await _token(self._credentials.token)
+        result = await self._read(token, url)
+        if result.outcome is Outcome.UNAUTHORIZED:
+            renewed = await _token(lambda: self._credentials.renew(token))
+            if renewed != token:
+                result = await self._read(renewed, url)
         if result.outcome is Outcome.UNAUTHORIZED:
             raise ListReadError("unauthorized", result.detail or "status list refused the JWT")
         if result.outcome is not Outcome.ACCEPTED or result.body is None:
@@ -64,6 +76,16 @@ class MessageListReader:
             [entry for item in data if (entry := _entry(item)) is not None],
             following if isinstance(following, str) and following else None,
         )
+
+    async def _read(self, token: str, url: str | None) -> ProviderResult:
+        return await self._client.list_messages(business=self._business, jwt=token, url=url)
+
+
+async def _token(get: Callable[[], Awaitable[str]]) -> str:
+    try:
+        return await get()
+    except CredentialsError as failed:
+        raise ListReadError(failed.kind, failed.detail) from None
 
 
 def _entry(item: Any) -> ListEntry | None:

@@ -11,7 +11,8 @@
     POST /_sandbox/list {"lag_s": 2}           list each message lag_s after its `created`
     GET  /_sandbox/balance?business=1
     POST /_sandbox/balance {"business": 1, "balance": "10.00"} | {"business": 1, "top_up": "5"}
-    POST /_sandbox/token {"business": 1, "ttl_s": 3600}     -> {"access": "<jwt>", ...}
+    POST /_sandbox/token {"business": 1, "ttl_s": 60}       -> {"access": "<jwt>", ...}
+                                               (ttl_s: default the access-token lifetime)
     POST /_sandbox/reset                       back to the start-up state
 
 Errors are `{"detail": "..."}` with 400 (bad input), 404 (unknown business or path) or 405.
@@ -143,8 +144,11 @@ def set_balance(server: SandboxServer, query: dict[str, str], body: dict[str, An
 
 def token(server: SandboxServer, query: dict[str, str], body: dict[str, Any]) -> Any:
     business = _business(server, body.get("business", 1))
-    ttl = body.get("ttl_s", 3600.0)
-    access = server.issue_token(business, None if ttl is None else float(ttl))
+    raw = body.get("ttl_s")
+    ttl = server.state.access_ttl_s if raw is None else float(raw)
+    if not ttl > 0:
+        raise AdminError(400, "ttl_s must be > 0: every token expires")
+    access = server.issue_token(business, ttl)
     return {"access": access, "token_type": "Bearer", "business": business, "expires_in": ttl}
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode
 
-from service.devkit.sandbox import responses
+from service.devkit.sandbox import jwt, responses
 from service.devkit.sandbox import validation as v
 from service.devkit.sandbox.api import rejected
 from service.devkit.sandbox.state import Handled, SandboxState
@@ -25,9 +25,7 @@ _WWW_AUTH = b'WWW-Authenticate: Bearer realm="api"\r\n'
 _TOKEN_INVALID = {
     "detail": "Given token not valid for any token type",
     "code": "token_not_valid",
-    "messages": [
-        {"token_class": "AccessToken", "token_type": "access", "message": "Token is invalid"}
-    ],
+    "messages": [{"token_class": "AccessToken", "token_type": "access", "message": jwt.INVALID}],
 }
 
 
@@ -64,7 +62,7 @@ def list_messages(state: SandboxState, request: Request) -> Handled:
 
     items = state.messages.page(business_id, hidden + (page - 1) * size, size)
     host = request.headers.get(b"host", b"localhost").decode("latin-1")
-    base = f"http://{host}{path}"
+    base = f"{state.scheme}://{host}{path}"
 
     def link(target: int) -> str:
         query_params = {k: val for k, val in params.items() if k != "page"}

@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from service.builders import Core, build_deliverer, build_handler, build_reconciler
+from service.builders import Core, build_deliverer, build_handler
 from service.clock import ManualClock
 from service.contract import REJECTION_REASONS
 from service.contract.schemas import RESULT, STATUS, schema_errors
@@ -30,8 +30,10 @@ from service.observability.metrics import Metrics
 from service.pipeline.handle import RecordHandler
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import PushrClient
+from service.pushr.credentials import StaticToken
 from service.pushr.ratelimit import RateLimiter
 from service.settings import Settings
+from service.status.builders import build_reconciler
 from service.status.list_reader import MessageListReader
 from service.status.poller import StatusPoller
 from service.status.reconciler import Reconciler
@@ -141,7 +143,9 @@ def make_rig(lease: Any = None, **overrides: Any) -> Rig:
     handler = build_handler(core, ledger, client, publisher, deliverer=deliverer)
     reconciler = build_reconciler(core, ledger, deliverer, client, publisher)
     poller = StatusPoller(
-        reader=MessageListReader(client, business=7, jwt="eyJ.unit.jwt"),
+        reader=MessageListReader(
+            client, business=7, credentials=StaticToken(SecretStr("eyJ.unit.jwt"))
+        ),
         publisher=publisher,
         store=store,
         lease=lease or LocalLease(),
