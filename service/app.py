@@ -29,6 +29,7 @@ from service.accounts.runtime import (
     AccountTrackers,
     build_accounts,
     contract_limits,
+    one_account,
     spend_store,
 )
 from service.builders import (
@@ -36,10 +37,7 @@ from service.builders import (
     build_consumer,
     build_consumer_loop,
     build_handler,
-    build_status_poller,
-    build_status_store,
     kafka_ping,
-    status_polling_enabled,
 )
 from service.clock import Clock, SystemClock
 from service.contract import REJECTION_REASONS
@@ -54,6 +52,13 @@ from service.pushr.credentials import build_credentials
 from service.pushr.egress import egress_secrets
 from service.pushr.transport import build_http_client
 from service.settings import Settings
+from service.status.builders import (
+    build_reconciler,
+    build_status_poller,
+    build_status_store,
+    reconciliation_enabled,
+    status_polling_enabled,
+)
 from service.status.tracking import TrackingPublisher
 
 log = get_logger(__name__)
@@ -126,7 +131,9 @@ async def run(
         }
         # credentials the broker refuses end start-up in one line (exit 2), not a retry loop
         await check_kafka_access(settings.kafka_bootstrap_servers, settings.kafka_client_security())
-        ledger = await open_ledger(settings, clock)
+        # reconciliation judges the ledger's pending batches against one account's list
+        reconciling = one_account(configs) and reconciliation_enabled(configs[0].settings)
+        ledger = await open_ledger(settings, clock, reconcile=reconciling)
         stack.push_async_callback(ledger.close)
         health.ledger_ping = ledger.ping
         limited = any(c.settings.rate_limit_rps > 0 for c in configs)
@@ -145,6 +152,7 @@ async def run(
             rate_redis=rate_redis,
             store=spend_store(core, spend_redis),
             held=held,
+            reconciling=ledger if reconciling else None,
         )
 
         producer = AIOKafkaProducer(**settings.kafka_common(), **producer_options())
@@ -183,8 +191,19 @@ async def run(
             if name not in credentials:
                 continue
             part = accounts[name]
+            reconciler = None
+            if reconciling:
+                reconciler = build_reconciler(
+                    part.core, ledger, part.route.deliverer, part.client, publisher
+                )
             poller = build_status_poller(
-                part.core, part.client, publisher, store, lease, credentials=credentials[name]
+                part.core,
+                part.client,
+                publisher,
+                store,
+                lease,
+                credentials=credentials[name],
+                reconciler=reconciler,
             )
             start_background(stack, poller.run(), f"status-poller-{name}")
             log.info("status_poller_started", interval=settings.status_poll_seconds, account=name)

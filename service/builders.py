@@ -20,8 +20,7 @@ from service.clock import Clock
 from service.contract import Contract, ContractLimits
 from service.contract.model import DEFAULT_ACCOUNT
 from service.kafka.consume import ConsumerLoop
-from service.ledger.base import Ledger
-from service.ledger.lease import Lease, LocalLease, RedisLease
+from service.ledger.base import Ledger, ReconcilingLedger
 from service.ledger.redis_rate import RedisRateLimiter
 from service.observability.health import Health
 from service.observability.logging import get_logger
@@ -29,18 +28,14 @@ from service.observability.metrics import Metrics
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
+from service.pipeline.handoff import Handoff
 from service.pipeline.publish import Publisher
 from service.pipeline.route import AccountRoute
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import PushrClient
-from service.pushr.credentials import Credentials, credentials_configured
 from service.pushr.outcomes import ClientHooks
 from service.pushr.ratelimit import RateBudget, RateLimiter
 from service.settings import Settings
-from service.status.list_reader import MessageListReader
-from service.status.poller import StatusPoller, lease_seconds
-from service.status.tracked import MemoryTrackStore, RedisTrackStore, TrackStore
-from service.status.tracking import StatusTracker
 
 log = get_logger(__name__)
 
@@ -119,64 +114,26 @@ def build_pushr_client(
     )
 
 
-def status_polling_enabled(settings: Settings) -> bool:
-    """The poller needs a JWT (static, from a file, or by user and password) and the
-    business whose list it reads."""
-    if not credentials_configured(settings):
-        return False
-    if settings.pushr_business_id is None:
-        log.warning("status_poller_disabled", reason="pushr_business_id is not set")
-        return False
-    return True
-
-
-def build_status_store(
-    core: Core, redis: aioredis.Redis | None
-) -> tuple[TrackStore, Lease, StatusTracker]:
-    """Shared in Redis beside the ledger, so any replica can take over; else in-process."""
-    settings = core.settings
-    store: TrackStore
-    lease: Lease
-    if redis is not None:
-        prefix = settings.ledger_key_prefix
-        store = RedisTrackStore(redis, f"{prefix}status:tracked")
-        lease = RedisLease(
-            redis, f"{prefix}status:lease", core.owner, lease_seconds(settings.status_poll_seconds)
-        )
-    else:
-        store, lease = MemoryTrackStore(), LocalLease()
-    return store, lease, StatusTracker(store, core.clock, core.metrics)
-
-
-def build_status_poller(
+def build_deliverer(
     core: Core,
-    client: PushrClient,
-    publisher: Publisher,
-    store: TrackStore,
-    lease: Lease,
+    ledger: Ledger,
+    reconciling: ReconcilingLedger | None = None,
     *,
-    credentials: Credentials,
-) -> StatusPoller:
-    """`credentials` (`service.pushr.credentials.build_credentials`) is built once per
-    process: every reader of the list shares it, so a renewal serves them all."""
-    settings = core.settings
-    assert settings.pushr_business_id is not None
-    reader = MessageListReader(client, business=settings.pushr_business_id, credentials=credentials)
-    return StatusPoller(
-        reader=reader,
-        publisher=publisher,
-        store=store,
-        lease=lease,
-        metrics=core.metrics,
-        clock=core.clock,
-        rng=core.rng,
-        poll_seconds=settings.status_poll_seconds,
-        track_ttl_seconds=settings.status_track_ttl_seconds,
-    )
-
-
-def build_deliverer(core: Core, ledger: Ledger, gate: SendGate) -> BatchDeliverer:
+    gate: SendGate | None = None,
+) -> BatchDeliverer:
+    """With `reconciling` (the same ledger), ambiguous batches are handed to the reconciler.
+    `gate`: the account's; none = a gate of its own for the one account, `default`."""
     settings, metrics = core.settings, core.metrics
+    handoff = None
+    if reconciling is not None:
+        handoff = Handoff(
+            reconciling,
+            settings.request_deadline_seconds(),
+            on_handoff=lambda mode: metrics.reconcile_handoffs.labels(mode).inc(),
+        )
+    if gate is None:
+        held = HeldAccounts([DEFAULT_ACCOUNT], metrics, core.health, core.clock)
+        gate = build_gate(core, held)
     return BatchDeliverer(
         ledger=ledger,
         gate=gate,
@@ -189,6 +146,7 @@ def build_deliverer(core: Core, ledger: Ledger, gate: SendGate) -> BatchDelivere
         on_claim=lambda status: metrics.ledger_claims.labels(str(status)).inc(),
         on_ledger_error=metrics.ledger_errors.inc,
         on_unknown=lambda mode: metrics.unknown_outcomes.labels(mode).inc(),
+        handoff=handoff,
     )
 
 
@@ -198,16 +156,16 @@ def build_handler(
     client: PushrClient,
     publisher: Publisher,
     *,
+    deliverer: BatchDeliverer | None = None,
     routes: Mapping[str, AccountRoute] | None = None,
     limits: ContractLimits | None = None,
 ) -> RecordHandler:
-    """`routes` (`service.accounts.runtime`): one per account; without them, `client` sends
-    for the one account, `default`."""
+    """`routes` (`service.accounts.runtime`): one per account; without them, `client` and
+    `deliverer` send for the one account, `default`."""
     settings = core.settings
-    deliverer = next(iter(routes.values())).deliverer if routes else None
-    if deliverer is None:
-        held = HeldAccounts([DEFAULT_ACCOUNT], core.metrics, core.health, core.clock)
-        deliverer = build_deliverer(core, ledger, build_gate(core, held))
+    if deliverer is None and routes:
+        deliverer = next(iter(routes.values())).deliverer
+    deliverer = deliverer or build_deliverer(core, ledger)
     return RecordHandler(
         contract=Contract(limits or ContractLimits.from_settings(settings)),
         deliverer=deliverer,

@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "kafka": ("service.devkit.broker.cli", "start|stop|status a local Apache Kafka broker"),
     "produce": ("service.devkit.produce", "produce JSON-lines events to a topic"),
     "demo": ("service.devkit.demo", "run broker, sandbox and service with sample events"),
+    "accounts": ("service.ops.accounts", "list accounts and their holds; release a hold"),
 }
 
 

@@ -2,9 +2,10 @@
 limit, the shared breakers), gate and deliverer, spend guard, ledger namespace, and the
 status-list readers. Built, not started: `service.app.run` owns the lifetimes.
 
-Per-account seam for later parts (a reconciler of ambiguous sends): each `AccountParts`
-carries the account's settings, client and credentials; build one reader per account from
-them, as `status_pollers` does.
+The per-account seam: each `AccountParts` carries the account's settings (`core`), client
+and deliverer, from which `service.app.run` builds its status poller. Reconciliation runs
+with one account only (`one_account`); for several, each account's reconciler needs a view
+of the ledger's pending batches limited to its `ledger_namespace`.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ from service.builders import (
     build_pushr_client,
 )
 from service.contract import ContractLimits
-from service.ledger.base import Ledger
+from service.ledger.base import Ledger, ReconcilingLedger
 from service.ledger.budget import MemorySpendStore, RedisSpendStore, SpendStore
+from service.observability.logging import get_logger
 from service.pipeline.route import AccountRoute
 from service.pushr.client import PushrClient
 from service.status.tracking import StatusTracker
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,23 @@ class AccountParts:
     @property
     def client(self) -> PushrClient:
         return self.route.client
+
+
+def ledger_namespace(account: str) -> str:
+    """The front of an account's batch keys: none for `default` (its keys stay as they
+    were), else the name and a space, which no event id or idempotency key contains."""
+    return "" if account == DEFAULT_ACCOUNT else f"{account} "
+
+
+def one_account(configs: list[AccountConfig]) -> bool:
+    """Reconciliation judges every pending batch of the ledger against one account's
+    message list; with several accounts it would judge one account's batches by another's
+    list, so it stays off (ambiguous batches are reported `unknown`, as without it)."""
+    if len(configs) == 1:
+        return True
+    if configs[0].settings.reconcile:
+        log.warning("reconciliation_off", reason="several accounts share the ledger")
+    return False
 
 
 def spend_store(core: Core, redis: aioredis.Redis | None) -> SpendStore:
@@ -61,7 +82,10 @@ def build_accounts(
     rate_redis: aioredis.Redis | None,
     store: SpendStore,
     held: HeldAccounts,
+    reconciling: ReconcilingLedger | None = None,
 ) -> dict[str, AccountParts]:
+    """`reconciling`: hand ambiguous batches to the reconciler (one account only, see
+    `one_account`)."""
     breakers = build_breakers(core)
     may_park = len(configs) > 1
     metrics = core.metrics.accounts
@@ -89,10 +113,10 @@ def build_accounts(
                 limits[(config.name, window, measure)] = value
         route = AccountRoute(
             name=config.name,
-            deliverer=build_deliverer(account_core, ledger, gate),
+            deliverer=build_deliverer(account_core, ledger, reconciling, gate=gate),
             client=client,
             business=settings.pushr_business_id,
-            namespace="" if config.name == DEFAULT_ACCOUNT else f"{config.name}/",
+            namespace=ledger_namespace(config.name),
             guard=guard if guard.active else None,
         )
         parts[config.name] = AccountParts(config, account_core, route)
@@ -118,7 +142,7 @@ class AccountTrackers:
 
     async def track_result(self, result: dict[str, Any]) -> None:
         key = str(result.get("batch_key") or "")
-        account, slash, _ = key.partition("/")
-        tracker = self._trackers.get(account if slash else DEFAULT_ACCOUNT)
+        account, space, _ = key.partition(" ")
+        tracker = self._trackers.get(account if space else DEFAULT_ACCOUNT)
         if tracker is not None:
             await tracker.track_result(result)

@@ -32,7 +32,7 @@ def batch_key(request: SmsRequest, index: int, count: int, namespace: str = "") 
 
 
 def plan_batches(request: SmsRequest, batch_size: int, namespace: str = "") -> list[Batch]:
-    """`namespace` prefixes the keys of an account other than `default` ("parcels/"), so
+    """`namespace` prefixes the keys of an account other than `default` ("parcels "), so
     two accounts' events with the same idempotency key are two sends."""
     if request.kind == "template":
         rows = request.rows
