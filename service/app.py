@@ -132,7 +132,7 @@ async def run(
         consumer_loop = build_consumer_loop(
             core, consumer, build_handler(core, ledger, client, publisher)
         )
-        consumer.subscribe([settings.in_topic], listener=consumer_loop.listener())
+        consumer.subscribe(settings.in_topics(), listener=consumer_loop.listener())
         await consumer.start()
         stack.push_async_callback(consumer.stop)
         health.kafka_ping = kafka_ping(consumer)

@@ -7,6 +7,11 @@ batch that may have gone out is the engine's decision (delivery mode), never the
 Running out of attempts returns the last RETRY_SAFE answer: the batch was not sent and is
 kept, not dropped.
 
+A call with a `SendTurn` (the deliverer's batches) makes exactly one attempt and leaves the
+retries to its caller, so that no backoff is slept while holding a send slot or a ledger
+claim; the turn orders the rate limit's waiters by lane and bars the request once the
+batch's expiry has passed, checked after the rate-limit wait, right before the request.
+
 Keys travel only in request bodies (Push.R's design), are read from `SecretStr` only when
 a body is built, and are scrubbed from every `detail`, as are phone numbers.
 """
@@ -25,6 +30,7 @@ import structlog
 from service import __version__
 from service.backoff import Backoff
 from service.clock import Clock
+from service.priority import DEFAULT_PRIORITY
 from service.pushr.breaker import BreakerSet, Verdict
 from service.pushr.classify import (
     Classification,
@@ -33,7 +39,7 @@ from service.pushr.classify import (
     classify_exception,
     classify_response,
 )
-from service.pushr.outcomes import ClientHooks, Outcome, ProviderResult
+from service.pushr.outcomes import ClientHooks, Outcome, ProviderResult, SendTurn
 from service.pushr.ratelimit import RateLimiter
 from service.settings import Settings
 
@@ -105,6 +111,7 @@ class PushrClient:
         sender_id: str | None,
         scheduled_at: datetime | None,
         time_budget: float | None = None,
+        turn: SendTurn | None = None,
     ) -> ProviderResult:
         """POST /sms/send-sms. `time_budget` (seconds) bounds the whole call with its
         retries: no backoff or rate-limit wait that would end after it is started."""
@@ -129,7 +136,9 @@ class PushrClient:
             headers=self._send_headers,
             extensions={"timeout": self._timeout},
         )
-        return await self._call(SEND_SMS, request, (public, secret), time_budget=time_budget)
+        return await self._call(
+            SEND_SMS, request, (public, secret), time_budget=time_budget, turn=turn
+        )
 
     async def send_custom(
         self,
@@ -140,6 +149,7 @@ class PushrClient:
         csv_bytes: bytes,
         scheduled_at: datetime | None,
         time_budget: float | None = None,
+        turn: SendTurn | None = None,
     ) -> ProviderResult:
         """POST /sms/custom (multipart, a CSV with a `contact` column)."""
         public, secret = self._keys()
@@ -164,7 +174,9 @@ class PushrClient:
         # Encode the multipart body once: every attempt resends the same bytes, and both
         # transports then see a plain body with a Content-Length.
         await request.aread()
-        return await self._call(CUSTOM, request, (public, secret), time_budget=time_budget)
+        return await self._call(
+            CUSTOM, request, (public, secret), time_budget=time_budget, turn=turn
+        )
 
     async def list_messages(
         self,
@@ -202,12 +214,15 @@ class PushrClient:
         *,
         time_budget: float | None,
         idempotent: bool = False,
+        turn: SendTurn | None = None,
     ) -> ProviderResult:
         clock, hooks = self._clock, self._hooks
         started = clock.monotonic()
         deadline = None if time_budget is None else started + time_budget
         breaker = self._breakers[endpoint]
-        attempts = 0
+        lane = DEFAULT_PRIORITY if turn is None else turn.lane
+        attempts = 0 if turn is None else turn.attempts_before
+        max_attempts = self._settings.retry_max_attempts if turn is None else attempts + 1
         status: int | None = None
         body: dict[str, Any] | None = None
 
@@ -235,14 +250,20 @@ class PushrClient:
             verdict = Verdict.NEUTRAL  # unless an answer arrives (cancelled, over budget)
             try:
                 left = None if deadline is None else deadline - clock.monotonic()
-                if not await self._limiter.wait(max_wait=left):
+                if not await self._limiter.wait(max_wait=left, lane=lane):
                     held = self._limiter.held_for() or None
                     return result(
                         Classification(Outcome.RETRY_SAFE, "rate limit beyond time budget", held)
                     )
+                expires_at = None if turn is None else turn.expires_at
+                if expires_at is not None and clock.now() >= expires_at:
+                    why = "expires_at passed before the request was sent"
+                    return result(Classification(Outcome.EXPIRED, why, None))
                 attempts += 1
                 if attempts > 1 and hooks.on_retry:
                     hooks.on_retry(endpoint)
+                if turn is not None and turn.on_request is not None:
+                    turn.on_request()
                 sent_at = clock.monotonic()
                 try:
                     response = await self._http.send(request)
@@ -280,7 +301,7 @@ class PushrClient:
             if answer.retry_after:
                 # Push.R's "not before" applies to every caller, this one out of attempts too.
                 self._limiter.hold(answer.retry_after)
-            if attempts >= self._settings.retry_max_attempts:
+            if attempts >= max_attempts:
                 return result(answer)
             delay = self._backoff.delay(attempts - 1, answer.retry_after)
             if deadline is not None and clock.monotonic() + delay > deadline:

@@ -1,5 +1,5 @@
-"""What a Push.R call came to, as the delivery engine needs to know it, and the hooks that
-see each attempt."""
+"""What a Push.R call came to, as the delivery engine needs to know it, the hooks that
+see each attempt, and the turn the engine gives each attempt of a batch."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from service.priority import DEFAULT_PRIORITY, Priority
 
 
 class Outcome(StrEnum):
@@ -17,6 +19,7 @@ class Outcome(StrEnum):
     RETRY_SAFE = "retry_safe"  # not sent for sure (connect error, 408, 429, 5xx): retry
     AMBIGUOUS = "ambiguous"  # may have been sent (timeout after write, reset mid-answer)
     BREAKER_OPEN = "breaker_open"  # not attempted: the endpoint's breaker is open
+    EXPIRED = "expired"  # not attempted: the caller's expiry passed before the request
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +47,14 @@ class ClientHooks:
     on_latency: Callable[[str, float], None] | None = None
     # an attempt that was a retry
     on_retry: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendTurn:
+    """One attempt of a batch whose caller (the deliverer) makes the retries: the client
+    then makes exactly one attempt, so no backoff is slept holding a send slot or a claim."""
+
+    lane: Priority = DEFAULT_PRIORITY  # place in the rate limit's line
+    expires_at: float | None = None  # epoch seconds: no request at or after it
+    attempts_before: int = 0  # attempts already made for the batch (counted on)
+    on_request: Callable[[], None] | None = None  # right before the request goes out
