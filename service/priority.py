@@ -60,15 +60,20 @@ class LaneQueue(Generic[T]):
     def __init__(self, order: LaneOrder | None = None) -> None:
         self._order = order or LaneOrder()
         self._lanes: dict[Priority, deque[T]] = {lane: deque() for lane in PRIORITIES}
+        self._size = 0  # every queue asks `not queue` on its fast path
 
     def push(self, lane: Priority, item: T) -> None:
         self._lanes[lane].append(item)
+        self._size += 1
 
     def pop(self) -> tuple[Priority, T] | None:
         """The next item in priority order, or None when empty."""
+        if not self._size:
+            return None
         lane = self._order.pick({name for name, items in self._lanes.items() if items})
         if lane is None:
             return None
+        self._size -= 1
         return lane, self._lanes[lane].popleft()
 
     def drain(self) -> Iterator[tuple[Priority, T]]:
@@ -81,13 +86,14 @@ class LaneQueue(Generic[T]):
             self._lanes[lane].remove(item)
         except ValueError:
             return False
+        self._size -= 1
         return True
 
     def length(self, lane: Priority) -> int:
         return len(self._lanes[lane])
 
     def __len__(self) -> int:
-        return sum(len(items) for items in self._lanes.values())
+        return self._size
 
     def __bool__(self) -> bool:
-        return any(self._lanes.values())
+        return self._size > 0

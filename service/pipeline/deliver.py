@@ -105,9 +105,12 @@ class BatchDeliverer:
         endpoint = CUSTOM if batch.csv_bytes is not None else SEND_SMS
         pauses = 0
         while True:
-            with waits.turn():
+            waits.begin()
+            try:
                 probe = await self._gate.pass_through(urgency.lane, endpoint, urgency.expires_at)
                 step = await self._claim_and_send(job, probe, make_result)
+            finally:
+                waits.end()
             if isinstance(step, Delivered):
                 return step
             if step is None:  # BUSY: another owner holds a live lease
@@ -153,7 +156,14 @@ class BatchDeliverer:
                 self._gate.report(probe)
                 wait = self._backoff.delay(pauses, provider.retry_after)
                 pauses += 1
-                log.info("batch_deferred", batch_key=batch.key, outcome=str(outcome), wait=wait)
+                log.info(
+                    "batch_deferred",
+                    batch_key=batch.key,
+                    outcome=str(outcome),
+                    attempts=job.tries,
+                    detail=provider.detail,
+                    wait=round(wait, 3),
+                )
                 await self._clock.sleep(wait)
 
     async def _claim_and_send(
@@ -162,7 +172,8 @@ class BatchDeliverer:
         """One turn with a send slot: claim, then send unless the ledger or the batch's
         expiry says otherwise. None when another owner holds the batch (ask again later)."""
         batch = job.batch
-        async with self._slots.slot(job.urgency.lane):
+        await self._slots.acquire(job.urgency.lane)
+        try:
             claim = await self._ledger_call(
                 lambda: self._ledger.claim(batch.key, job.owner, self._lease)
             )
@@ -192,14 +203,18 @@ class BatchDeliverer:
                 attempts_before=job.tries,
                 on_request=job.waits.requested,
             )
+            self._leases.hold(job.attempt, batch.key, job.owner)
             try:
-                async with self._leases.renewed(job.attempt, batch.key, job.owner):
-                    return await job.send(batch, turn)
+                return await job.send(batch, turn)
             except BaseException:
                 # Cancelled mid-request: the SMS may have left. Keep the claim; its lease
                 # lapses and the next owner treats the batch as ambiguous.
                 self._gate.report(probe)
                 raise
+            finally:
+                self._leases.drop(job.attempt)
+        finally:
+            self._slots.release()
 
     async def _expire(
         self, job: _Job, make_result: ResultFn, provider: ProviderResult | None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from service.clock import Clock
@@ -107,13 +107,13 @@ class LaneWaits:
         self._waiting = False
         self._requested = False
 
-    @contextlib.contextmanager
-    def turn(self) -> Iterator[None]:
+    def begin(self) -> None:
+        """A turn starts: the batch waits (the gate, a send slot, the rate limit)."""
         self._set_waiting(True)
-        try:
-            yield
-        finally:
-            self._set_waiting(False)
+
+    def end(self) -> None:
+        """The turn ended (with a request or without one)."""
+        self._set_waiting(False)
 
     def requested(self) -> None:
         """The batch's request is about to go out."""

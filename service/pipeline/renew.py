@@ -9,8 +9,7 @@ and stops when nothing is (a manual clock would otherwise run on by itself).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from service.clock import Clock
 from service.ledger.base import Ledger, LedgerError
@@ -34,19 +33,17 @@ class LeaseRenewer:
         self._in_air: dict[int, tuple[str, str]] = {}  # attempt id -> (batch key, owner)
         self.task: asyncio.Task[None] | None = None
 
-    @contextlib.asynccontextmanager
-    async def renewed(self, attempt: int, key: str, owner: str) -> AsyncIterator[None]:
-        """Keep `owner`'s claim of `key` renewed while the block (a request) runs."""
+    def hold(self, attempt: int, key: str, owner: str) -> None:
+        """Keep `owner`'s claim of `key` renewed until `drop(attempt)` (its request ends)."""
         self._in_air[attempt] = (key, owner)
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._renew())
-        try:
-            yield
-        finally:
-            del self._in_air[attempt]
-            if not self._in_air and self.task is not None:
-                self.task.cancel()
-                self.task = None
+
+    def drop(self, attempt: int) -> None:
+        del self._in_air[attempt]
+        if not self._in_air and self.task is not None:
+            self.task.cancel()
+            self.task = None
 
     async def _renew(self) -> None:
         """Every lease/3, renew every claim in the air: each is renewed within lease/3 of

@@ -139,13 +139,15 @@ async def test_lane_waits_count_a_batch_until_its_request_and_time_its_first_one
         on_first_request=lambda lane, seconds: waited.append((lane, seconds)),
     )
     waits = LaneWaits("critical", hooks, clock)
-    with waits.turn():
-        clock.advance(0.25)
-        waits.requested()
-    with waits.turn():  # a retry: waits again, but its wait is not a first one
-        waits.requested()
-    with waits.turn():  # a turn that ended without a request (a busy peer)
-        pass
+    waits.begin()
+    clock.advance(0.25)
+    waits.requested()
+    waits.end()
+    waits.begin()  # a retry: waits again, but its wait is not a first one
+    waits.requested()
+    waits.end()
+    waits.begin()  # a turn that ended without a request (a busy peer)
+    waits.end()
     assert waiting == [("critical", 1), ("critical", -1)] * 3
     assert waited == [("critical", 0.25)]
 
