@@ -7,11 +7,6 @@ batch that may have gone out is the engine's decision (delivery mode), never the
 Running out of attempts returns the last RETRY_SAFE answer: the batch was not sent and is
 kept, not dropped.
 
-A call with a `SendTurn` (the deliverer's batches) makes exactly one attempt and leaves the
-retries to its caller, so that no backoff is slept while holding a send slot or a ledger
-claim; the turn orders the rate limit's waiters by lane and bars the request once the
-batch's expiry has passed, checked after the rate-limit wait, right before the request.
-
 Keys travel only in request bodies (Push.R's design), are read from `SecretStr` only when
 a body is built, and are scrubbed from every `detail`, as are phone numbers.
 """
@@ -30,7 +25,6 @@ import structlog
 from service import __version__
 from service.backoff import Backoff
 from service.clock import Clock
-from service.priority import DEFAULT_PRIORITY
 from service.pushr.breaker import BreakerSet, Verdict
 from service.pushr.classify import (
     Classification,
@@ -55,10 +49,6 @@ def _iso_utc(moment: datetime) -> str:
         # A naive time would be read in Push.R's zone, not ours: refuse to guess.
         raise ValueError("scheduled_at must be timezone-aware")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return url.scheme, url.host, url.port
 
 
 class PushrClient:
@@ -115,7 +105,7 @@ class PushrClient:
     ) -> ProviderResult:
         """POST /sms/send-sms. `time_budget` (seconds) bounds the whole call with its
         retries: no backoff or rate-limit wait that would end after it is started."""
-        public, secret = self._keys()
+        keys = public, secret = self._keys()
         payload: dict[str, Any] = {
             "api_key_public": public,
             "api_key_secret": secret,
@@ -136,9 +126,7 @@ class PushrClient:
             headers=self._send_headers,
             extensions={"timeout": self._timeout},
         )
-        return await self._call(
-            SEND_SMS, request, (public, secret), time_budget=time_budget, turn=turn
-        )
+        return await self._call(SEND_SMS, request, keys, time_budget=time_budget, turn=turn)
 
     async def send_custom(
         self,
@@ -152,7 +140,7 @@ class PushrClient:
         turn: SendTurn | None = None,
     ) -> ProviderResult:
         """POST /sms/custom (multipart, a CSV with a `contact` column)."""
-        public, secret = self._keys()
+        keys = public, secret = self._keys()
         data = {
             "business": str(business),
             "template": template,
@@ -174,9 +162,7 @@ class PushrClient:
         # Encode the multipart body once: every attempt resends the same bytes, and both
         # transports then see a plain body with a Content-Length.
         await request.aread()
-        return await self._call(
-            CUSTOM, request, (public, secret), time_budget=time_budget, turn=turn
-        )
+        return await self._call(CUSTOM, request, keys, time_budget=time_budget, turn=turn)
 
     async def list_messages(
         self,
@@ -199,7 +185,8 @@ class PushrClient:
             )
         else:
             target = httpx.URL(url)
-            if _origin(target) != _origin(self._base):
+            base = self._base
+            if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
                 raise ValueError("refusing to follow a `next` link to another origin")
             request = self._http.build_request("GET", target, headers=headers)
         return await self._call(LIST, request, (jwt,), time_budget=time_budget, idempotent=True)
@@ -220,9 +207,8 @@ class PushrClient:
         started = clock.monotonic()
         deadline = None if time_budget is None else started + time_budget
         breaker = self._breakers[endpoint]
-        lane = DEFAULT_PRIORITY if turn is None else turn.lane
-        attempts = 0 if turn is None else turn.attempts_before
-        max_attempts = self._settings.retry_max_attempts if turn is None else attempts + 1
+        turn = turn or SendTurn(mine=False)  # see SendTurn: whose retries, which lane, expiry
+        attempts = turn.attempts_before
         status: int | None = None
         body: dict[str, Any] | None = None
 
@@ -250,20 +236,17 @@ class PushrClient:
             verdict = Verdict.NEUTRAL  # unless an answer arrives (cancelled, over budget)
             try:
                 left = None if deadline is None else deadline - clock.monotonic()
-                if not await self._limiter.wait(max_wait=left, lane=lane):
+                if not await self._limiter.wait(max_wait=left, lane=turn.lane):
                     held = self._limiter.held_for() or None
                     return result(
                         Classification(Outcome.RETRY_SAFE, "rate limit beyond time budget", held)
                     )
-                expires_at = None if turn is None else turn.expires_at
-                if expires_at is not None and clock.now() >= expires_at:
-                    why = "expires_at passed before the request was sent"
-                    return result(Classification(Outcome.EXPIRED, why, None))
+                if turn.expired(clock.now()):  # checked after every wait, right before sending
+                    return result(Classification(Outcome.EXPIRED, turn.EXPIRED, None))
                 attempts += 1
                 if attempts > 1 and hooks.on_retry:
                     hooks.on_retry(endpoint)
-                if turn is not None and turn.on_request is not None:
-                    turn.on_request()
+                turn.requested()
                 sent_at = clock.monotonic()
                 try:
                     response = await self._http.send(request)
@@ -301,7 +284,7 @@ class PushrClient:
             if answer.retry_after:
                 # Push.R's "not before" applies to every caller, this one out of attempts too.
                 self._limiter.hold(answer.retry_after)
-            if attempts >= max_attempts:
+            if turn.mine or attempts >= self._settings.retry_max_attempts:
                 return result(answer)
             delay = self._backoff.delay(attempts - 1, answer.retry_after)
             if deadline is not None and clock.monotonic() + delay > deadline:

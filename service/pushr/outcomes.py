@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from service.priority import DEFAULT_PRIORITY, Priority
 
@@ -51,10 +51,20 @@ class ClientHooks:
 
 @dataclass(frozen=True, slots=True)
 class SendTurn:
-    """One attempt of a batch whose caller (the deliverer) makes the retries: the client
-    then makes exactly one attempt, so no backoff is slept holding a send slot or a claim."""
+    """How a call's attempts go. The deliverer's batches make their own retries (`mine`):
+    the client then makes exactly one attempt, so no backoff is slept holding a send slot
+    or a ledger claim. Other calls (`mine=False`) retry in the client."""
 
     lane: Priority = DEFAULT_PRIORITY  # place in the rate limit's line
     expires_at: float | None = None  # epoch seconds: no request at or after it
     attempts_before: int = 0  # attempts already made for the batch (counted on)
     on_request: Callable[[], None] | None = None  # right before the request goes out
+    mine: bool = True  # the caller retries: one attempt per call
+    EXPIRED: ClassVar[str] = "expires_at passed before the request was sent"
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def requested(self) -> None:
+        if self.on_request is not None:
+            self.on_request()
