@@ -51,9 +51,6 @@ class Delivered:
     provider: ProviderResult | None  # None when nothing was sent in this attempt
 
 
-EXPIRED_DETAIL = "expires_at passed before the request was sent"
-
-
 class BatchDeliverer:
     def __init__(
         self,
@@ -229,9 +226,9 @@ class BatchDeliverer:
         # Certainly not sent, and not kept: an event reusing the key may still send it.
         await self._ledger_call(lambda: self._ledger.release(job.batch.key, job.owner))
         provider = provider or ProviderResult(
-            outcome=Outcome.EXPIRED, endpoint="", detail=EXPIRED_DETAIL, attempts=job.tries
+            outcome=Outcome.EXPIRED, endpoint="", detail=SendTurn.EXPIRED, attempts=job.tries
         )
-        result = make_result(job.batch, "expired", provider, EXPIRED_DETAIL)
+        result = make_result(job.batch, "expired", provider, SendTurn.EXPIRED)
         log.info("batch_expired", batch_key=job.batch.key, lane=job.urgency.lane)
         return Delivered(result, replayed=False, provider=None)
 
