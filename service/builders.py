@@ -19,8 +19,7 @@ from service.clock import Clock
 from service.contract import Contract, ContractLimits
 from service.contract.decoder import peek_priority
 from service.kafka.consume import ConsumerLoop
-from service.ledger.base import Ledger
-from service.ledger.lease import Lease, LocalLease, RedisLease
+from service.ledger.base import Ledger, ReconcilingLedger
 from service.ledger.redis_rate import RedisRateLimiter
 from service.observability.health import Health
 from service.observability.logging import get_logger
@@ -28,6 +27,7 @@ from service.observability.metrics import Metrics
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
+from service.pipeline.handoff import Handoff
 from service.pipeline.lanes import LaneHooks, SendSlots
 from service.pipeline.publish import Publisher
 from service.priority import LaneOrder, Priority
@@ -36,10 +36,6 @@ from service.pushr.client import PushrClient
 from service.pushr.outcomes import ClientHooks
 from service.pushr.ratelimit import RateBudget, RateLimiter
 from service.settings import Settings
-from service.status.list_reader import MessageListReader
-from service.status.poller import StatusPoller, lease_seconds
-from service.status.tracked import MemoryTrackStore, RedisTrackStore, TrackStore
-from service.status.tracking import StatusTracker
 
 log = get_logger(__name__)
 
@@ -126,65 +122,19 @@ def build_pushr_client(
     )
 
 
-def status_polling_enabled(settings: Settings) -> bool:
-    """The poller needs a JWT and the business whose list it reads."""
-    if settings.pushr_jwt is None:
-        return False
-    if settings.pushr_business_id is None:
-        log.warning("status_poller_disabled", reason="pushr_business_id is not set")
-        return False
-    return True
-
-
-def build_status_store(
-    core: Core, redis: aioredis.Redis | None
-) -> tuple[TrackStore, Lease, StatusTracker]:
-    """Shared in Redis beside the ledger, so any replica can take over; else in-process."""
-    settings = core.settings
-    store: TrackStore
-    lease: Lease
-    if redis is not None:
-        prefix = settings.ledger_key_prefix
-        store = RedisTrackStore(redis, f"{prefix}status:tracked")
-        lease = RedisLease(
-            redis, f"{prefix}status:lease", core.owner, lease_seconds(settings.status_poll_seconds)
-        )
-    else:
-        store, lease = MemoryTrackStore(), LocalLease()
-    return store, lease, StatusTracker(store, core.clock, core.metrics)
-
-
-def build_status_poller(
-    core: Core,
-    client: PushrClient,
-    publisher: Publisher,
-    store: TrackStore,
-    lease: Lease,
-) -> StatusPoller:
-    settings = core.settings
-    assert settings.pushr_jwt is not None
-    assert settings.pushr_business_id is not None
-    reader = MessageListReader(
-        client, business=settings.pushr_business_id, jwt=settings.pushr_jwt.get_secret_value()
-    )
-    return StatusPoller(
-        reader=reader,
-        publisher=publisher,
-        store=store,
-        lease=lease,
-        metrics=core.metrics,
-        clock=core.clock,
-        rng=core.rng,
-        poll_seconds=settings.status_poll_seconds,
-        track_ttl_seconds=settings.status_track_ttl_seconds,
-    )
-
-
-def build_handler(
-    core: Core, ledger: Ledger, client: PushrClient, publisher: Publisher
-) -> RecordHandler:
+def build_deliverer(
+    core: Core, ledger: Ledger, reconciling: ReconcilingLedger | None = None
+) -> BatchDeliverer:
+    """With `reconciling` (the same ledger), ambiguous batches are handed to the reconciler."""
     settings, metrics = core.settings, core.metrics
-    deliverer = BatchDeliverer(
+    handoff = None
+    if reconciling is not None:
+        handoff = Handoff(
+            reconciling,
+            settings.request_deadline_seconds(),
+            on_handoff=lambda mode: metrics.reconcile_handoffs.labels(mode).inc(),
+        )
+    return BatchDeliverer(
         ledger=ledger,
         gate=build_gate(core),
         clock=core.clock,
@@ -198,7 +148,20 @@ def build_handler(
         on_unknown=lambda mode: metrics.unknown_outcomes.labels(mode).inc(),
         slots=SendSlots(settings.http_max_connections, lane_order(settings)),
         lane_hooks=lane_hooks(metrics),
+        handoff=handoff,
     )
+
+
+def build_handler(
+    core: Core,
+    ledger: Ledger,
+    client: PushrClient,
+    publisher: Publisher,
+    *,
+    deliverer: BatchDeliverer | None = None,
+) -> RecordHandler:
+    settings, metrics = core.settings, core.metrics
+    deliverer = deliverer or build_deliverer(core, ledger)
     return RecordHandler(
         contract=Contract(ContractLimits.from_settings(settings)),
         deliverer=deliverer,

@@ -15,6 +15,10 @@ order and holds neither a send slot nor a claim (`lanes.py`); each attempt is on
 call (`SendTurn`), so retries back off here. Expiry is checked after every wait: out of the
 gate, on a fresh claim, and by the client right before the request. A batch is `expired`
 only when nothing can have left; after an ambiguous attempt or a lapsed owner, `unknown`.
+
+With a `Handoff` (reconciliation on), both ambiguous branches hand a plain batch to the
+reconciler instead, in both delivery modes: `unknown` now, and the verdict later decides
+(`service.pipeline.handoff`). A taken-over claim is never resent before that verdict.
 """
 
 from __future__ import annotations
@@ -22,15 +26,16 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from service.backoff import Backoff
 from service.clock import Clock
 from service.contract.events import ResultOutcome
 from service.ledger.base import BatchState, Claim, ClaimStatus, Ledger, LedgerError
 from service.observability.logging import get_logger
+from service.pipeline.batch_job import Delivered, Job, ResultFn, SendFn
 from service.pipeline.gate import SendGate
+from service.pipeline.handoff import Handoff, Origin, signature_of, window_of
 from service.pipeline.lanes import LaneHooks, LaneWaits, SendSlots, Urgency
 from service.pipeline.plan import Batch
 from service.pipeline.renew import LeaseRenewer
@@ -38,17 +43,7 @@ from service.pushr.client import CUSTOM, SEND_SMS
 from service.pushr.outcomes import Outcome, ProviderResult, SendTurn
 
 log = get_logger(__name__)
-
-# Result outcome stored in the ledger and published, by final ledger state.
-SendFn = Callable[[Batch, SendTurn], Awaitable[ProviderResult]]
-ResultFn = Callable[[Batch, ResultOutcome, ProviderResult | None, str], dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    result: dict[str, Any]  # the result event (as stored, when replayed)
-    replayed: bool  # taken from the ledger, not sent now
-    provider: ProviderResult | None  # None when nothing was sent in this attempt
+_T = TypeVar("_T")
 
 
 class BatchDeliverer:
@@ -68,8 +63,10 @@ class BatchDeliverer:
         on_unknown: Callable[[str], None] | None = None,
         slots: SendSlots | None = None,
         lane_hooks: LaneHooks | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self._ledger = ledger
+        self._handoff = handoff
         self._gate = gate
         self._clock = clock
         self._backoff = Backoff(retry_base, retry_cap, rng)
@@ -91,14 +88,21 @@ class BatchDeliverer:
         send: SendFn,
         make_result: ResultFn,
         urgency: Urgency | None = None,
+        *,
+        origin: Origin | None = None,
     ) -> Delivered:
+        """`origin` (the accepted event, or a pending batch's stored context) lets an
+        ambiguous outcome be handed to the reconciler; without it nothing is handed over."""
         # One owner per delivery attempt, not per process: if this process abandoned the
         # batch mid-request and meets it again, its old claim must look foreign. A counter
         # suffices (and is cheaper than uuid4): `self._owner` is unique per incarnation.
         urgency = urgency or Urgency()
         attempt = next(self._attempt_ids)
         waits = LaneWaits(urgency.lane, self._lanes, self._clock)
-        job = _Job(batch, delivery, f"{self._owner}:{attempt}", attempt, urgency, send, waits)
+        job = Job(batch, delivery, f"{self._owner}:{attempt}", attempt, urgency, send, waits)
+        signature = signature_of(origin, batch) if self._handoff else None
+        if signature is not None:  # a plain send: its ambiguity goes to the reconciler
+            job.origin, job.signature = origin, signature
         endpoint = CUSTOM if batch.csv_bytes is not None else SEND_SMS
         pauses = 0
         while True:
@@ -131,10 +135,12 @@ class BatchDeliverer:
                 self._gate.report(probe, answered=True)
                 if self._on_unknown:
                     self._on_unknown(delivery)
+                why = provider.detail or "ambiguous"
+                if job.origin is not None:
+                    unknown = make_result(batch, "unknown", provider, why)
+                    return await self._hand_over(job, unknown, None, provider)
                 if delivery == "at_most_once":
-                    return await self._finish_unknown(
-                        batch, job.owner, provider, make_result, provider.detail or "ambiguous"
-                    )
+                    return await self._finish_unknown(batch, job.owner, provider, make_result, why)
                 job.maybe_sent = True
                 log.warning("batch_ambiguous_resend", batch_key=batch.key)
                 continue  # at_least_once: we still hold the claim; send again
@@ -164,16 +170,14 @@ class BatchDeliverer:
                 await self._clock.sleep(wait)
 
     async def _claim_and_send(
-        self, job: _Job, probe: bool, make_result: ResultFn
+        self, job: Job, probe: bool, make_result: ResultFn
     ) -> Delivered | ProviderResult | None:
         """One turn with a send slot: claim, then send unless the ledger or the batch's
         expiry says otherwise. None when another owner holds the batch (ask again later)."""
         batch = job.batch
         await self._slots.acquire(job.urgency.lane)
         try:
-            claim = await self._ledger_call(
-                lambda: self._ledger.claim(batch.key, job.owner, self._lease)
-            )
+            claim = await self._ledger_call(lambda: self._claim(job))
             if self._on_claim:
                 self._on_claim(claim.status)
             if claim.status is ClaimStatus.DONE:
@@ -185,6 +189,11 @@ class BatchDeliverer:
             if claim.status is ClaimStatus.TAKEN_OVER:
                 if self._on_unknown:
                     self._on_unknown(job.delivery)
+                window = window_of(claim.entry)
+                if job.origin is not None and window is not None:
+                    self._gate.report(probe, attempted=False)
+                    unknown = make_result(batch, "unknown", None, "lease_expired")
+                    return await self._hand_over(job, unknown, window, None)
                 if job.delivery == "at_most_once":
                     self._gate.report(probe, attempted=False)
                     return await self._finish_unknown(
@@ -214,7 +223,7 @@ class BatchDeliverer:
             self._slots.release()
 
     async def _expire(
-        self, job: _Job, make_result: ResultFn, provider: ProviderResult | None
+        self, job: Job, make_result: ResultFn, provider: ProviderResult | None
     ) -> Delivered:
         """Expired while waiting, holding the claim: `expired` when nothing can have left,
         `unknown` when an earlier attempt or a lapsed owner may have sent it."""
@@ -231,6 +240,25 @@ class BatchDeliverer:
         result = make_result(job.batch, "expired", provider, SendTurn.EXPIRED)
         log.info("batch_expired", batch_key=job.batch.key, lane=job.urgency.lane)
         return Delivered(result, replayed=False, provider=None)
+
+    def _claim(self, job: Job) -> Awaitable[Claim]:
+        if job.signature is not None and self._handoff is not None:
+            ledger = self._handoff.ledger
+            return ledger.claim_open(job.batch.key, job.owner, self._lease, job.signature)
+        return self._ledger.claim(job.batch.key, job.owner, self._lease)
+
+    async def _hand_over(
+        self,
+        job: Job,
+        unknown: dict[str, Any],
+        window: tuple[float, float] | None,
+        provider: ProviderResult | None,
+    ) -> Delivered:
+        assert self._handoff is not None
+        assert job.origin is not None
+        result, write = self._handoff.write(job.batch, job.owner, unknown, job.origin, window)
+        self._handoff.written(job.batch.key, job.delivery, await self._ledger_call(write))
+        return Delivered(result, replayed=False, provider=provider)
 
     def _replay(self, claim: Claim) -> Delivered:
         entry = claim.entry
@@ -257,7 +285,7 @@ class BatchDeliverer:
             # Our lease lapsed and another owner took the batch over; it decides from here.
             log.warning("ledger_claim_lost", batch_key=batch.key, state=str(state))
 
-    async def _ledger_call(self, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def _ledger_call(self, call: Callable[[], Awaitable[_T]]) -> _T:
         """Retry the ledger until it answers: nothing may be sent without it."""
         failures = 0
         while True:
@@ -270,18 +298,3 @@ class BatchDeliverer:
                 if failures == 1:
                     log.warning("ledger_unavailable")
                 await self._clock.sleep(self._backoff.delay(failures - 1))
-
-
-@dataclass(slots=True)
-class _Job:
-    """One delivery of a batch, across its turns."""
-
-    batch: Batch
-    delivery: str
-    owner: str
-    attempt: int
-    urgency: Urgency
-    send: SendFn
-    waits: LaneWaits
-    tries: int = 0  # HTTP attempts made so far (the result's `attempts`)
-    maybe_sent: bool = False  # an ambiguous attempt or a lapsed owner may have sent it

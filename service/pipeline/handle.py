@@ -30,7 +30,8 @@ from service.contract import (
 from service.contract.events import ResultOutcome
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
-from service.pipeline.deliver import BatchDeliverer, Delivered
+from service.pipeline.batch_job import Delivered
+from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.lanes import Urgency
 from service.pipeline.outbound import EventFactory, Tally
 from service.pipeline.plan import Batch, batch_count, iter_batches
@@ -212,7 +213,7 @@ class RecordHandler:
         self._metrics.batches_in_flight.inc()
         try:
             return await self._deliverer.deliver(
-                batch, request.delivery, send, make_result, urgency
+                batch, request.delivery, send, make_result, urgency, origin=accepted
             )
         finally:
             self._metrics.batches_in_flight.dec()

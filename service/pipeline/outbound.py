@@ -17,7 +17,7 @@ from service.contract import (
     status_expired,
     status_rejected,
 )
-from service.contract.events import ResultOutcome
+from service.contract.events import RECONCILING, ResultOutcome
 from service.pipeline.plan import Batch
 from service.pushr.outcomes import ProviderResult
 
@@ -89,7 +89,7 @@ class EventFactory:
             idempotency_key=request.idempotency_key,
             status=summary.overall(),
             at=self._clock.now(),
-            reason="expired" if summary.expired else None,
+            reason=RECONCILING if tally.reconciling else "expired" if summary.expired else None,
             detail=f"{summary.expired} batch(es) expired before their request"
             if summary.expired
             else None,
@@ -110,9 +110,12 @@ class Tally:
     total: int
     outcomes: list[ResultOutcome] = field(default_factory=list)
     _ids: dict[int, int] = field(default_factory=dict)  # batch index -> Push.R message id
+    # an `unknown` among them is the reconciler's to settle: a later status follows
+    reconciling: bool = False
 
     def add(self, result: dict[str, Any]) -> None:
         self.outcomes.append(result["outcome"])
+        self.reconciling = self.reconciling or result.get("reconciliation") == "pending"
         message_id = result.get("pushr_message_id")
         if isinstance(message_id, int):
             self._ids[int(result.get("batch_index") or 0)] = message_id

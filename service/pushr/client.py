@@ -33,6 +33,7 @@ from service.pushr.classify import (
     classify_exception,
     classify_response,
 )
+from service.pushr.egress import failure_detail
 from service.pushr.outcomes import ClientHooks, Outcome, ProviderResult, SendTurn
 from service.pushr.ratelimit import RateLimiter
 from service.settings import Settings
@@ -257,7 +258,7 @@ class PushrClient:
                     if idempotent and outcome is Outcome.AMBIGUOUS:
                         outcome = Outcome.RETRY_SAFE  # a GET charges nothing: just retry
                     status, body = None, None
-                    answer = Classification(outcome, type(exc).__name__, None)
+                    answer = Classification(outcome, failure_detail(exc), None)
                 else:
                     status = response.status_code
                     answer = classify_response(

@@ -61,7 +61,10 @@ async def test_a_critical_event_overtakes_a_queued_bulk_backlog(
     topics = await make_topics(topic_factory)
     critical_topic = await topic_factory("critical")
     sandbox.set_faults({"latency_ms": 20})
-    bulk = [sms_event(phone_numbers(1000), priority="bulk") for _ in range(5)]  # 100 batches
+    # one draw for all five: the same text to one number in two events would read as a
+    # duplicate send
+    pool = phone_numbers(5000)
+    bulk = [sms_event(pool[i::5], priority="bulk") for i in range(5)]  # 100 batches
     code = otp(priority="critical") if via == "field" else otp()
     settings = relay_settings(
         kafka_bootstrap,
@@ -104,8 +107,9 @@ async def test_bulk_keeps_its_share_beside_a_normal_backlog(
     topics = await make_topics(topic_factory)
     # Normal events of 40 recipients (one batch each) and bulk events of 500 (ten batches of
     # 50): a request's size tells its lane. All are waiting before the relay starts.
-    normal = [sms_event(phone_numbers(40)) for _ in range(40)]
-    bulk = [sms_event(phone_numbers(500), priority="bulk") for _ in range(4)]
+    pool = phone_numbers(3600)  # distinct across events: one text, so no number twice
+    normal = [sms_event(pool[i * 40 : (i + 1) * 40]) for i in range(40)]
+    bulk = [sms_event(pool[1600 + i * 500 : 2100 + i * 500], priority="bulk") for i in range(4)]
     await produce(kafka_bootstrap, topics.inbound, [*normal, *bulk], concurrent=True)
     settings = relay_settings(kafka_bootstrap, sandbox, topics, rate_limit_rps=RATE, batch_size=50)
     ids = [e["event_id"] for e in [*normal, *bulk]]
