@@ -24,11 +24,10 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from service.accounts.held import HeldAccounts
-from service.accounts.load import account_secrets, load_accounts
+from service.accounts.load import account_secrets, contract_limits, load_accounts
 from service.accounts.runtime import (
     AccountTrackers,
     build_accounts,
-    contract_limits,
     one_account,
     spend_store,
 )
@@ -182,7 +181,7 @@ async def run(
             limits=contract_limits(settings, configs),
         )
         consumer_loop = build_consumer_loop(core, consumer, handler)
-        consumer.subscribe([settings.in_topic], listener=consumer_loop.listener())
+        consumer.subscribe(settings.in_topics(), listener=consumer_loop.listener())
         await consumer.start()
         stack.push_async_callback(consumer.stop)
         health.kafka_ping = kafka_ping(consumer)

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from service.accounts.held import HeldAccounts
 from service.clock import Clock
 from service.contract import Contract, ContractLimits
+from service.contract.decoder import peek_priority
 from service.contract.model import DEFAULT_ACCOUNT
 from service.kafka.consume import ConsumerLoop
 from service.ledger.base import Ledger, ReconcilingLedger
@@ -29,8 +30,10 @@ from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
 from service.pipeline.handoff import Handoff
+from service.pipeline.lanes import LaneHooks, SendSlots
 from service.pipeline.publish import Publisher
 from service.pipeline.route import AccountRoute
+from service.priority import LaneOrder, Priority
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import PushrClient
 from service.pushr.outcomes import ClientHooks
@@ -61,7 +64,11 @@ def build_gate(
         held.change(account, reason, closed)
 
     return SendGate(
-        core.clock, core.settings.balance_recheck_seconds, on_change=on_change, may_park=may_park
+        core.clock,
+        core.settings.balance_recheck_seconds,
+        on_change=on_change,
+        order=lane_order(core.settings),
+        may_park=may_park,
     )
 
 
@@ -77,6 +84,27 @@ def build_breakers(core: Core) -> BreakerSet:
         log.warning("breaker_state", endpoint=endpoint, state=state)
 
     return BreakerSet.from_settings(core.settings, core.clock, on_state_change=on_breaker)
+
+
+def build_send_slots(settings: Settings) -> SendSlots:
+    """One per connection to Push.R, shared by every account's deliverer."""
+    return SendSlots(settings.http_max_connections, lane_order(settings))
+
+
+def lane_order(settings: Settings) -> LaneOrder:
+    """A fresh lane order (each queue keeps its own credits) with the configured weights."""
+    return LaneOrder(settings.lane_weight_normal, settings.lane_weight_bulk)
+
+
+def lane_hooks(metrics: Metrics) -> LaneHooks:
+    def on_waiting(lane: Priority, delta: int) -> None:
+        metrics.send_queue.labels(lane).inc(delta)
+
+    return LaneHooks(
+        on_waiting=on_waiting,
+        on_first_request=lambda lane, seconds: metrics.send_wait.labels(lane).observe(seconds),
+        on_expired=lambda lane: metrics.batches_expired.labels(lane).inc(),
+    )
 
 
 def build_pushr_client(
@@ -120,10 +148,15 @@ def build_deliverer(
     reconciling: ReconcilingLedger | None = None,
     *,
     gate: SendGate | None = None,
+    slots: SendSlots | None = None,
 ) -> BatchDeliverer:
     """With `reconciling` (the same ledger), ambiguous batches are handed to the reconciler.
-    `gate`: the account's; none = a gate of its own for the one account, `default`."""
+    `gate` and `slots`: the account's gate and the process's send slots; none = both its own,
+    for the one account, `default`."""
     settings, metrics = core.settings, core.metrics
+    if gate is None:
+        held = HeldAccounts([DEFAULT_ACCOUNT], metrics, core.health, core.clock)
+        gate = build_gate(core, held)
     handoff = None
     if reconciling is not None:
         handoff = Handoff(
@@ -131,9 +164,6 @@ def build_deliverer(
             settings.request_deadline_seconds(),
             on_handoff=lambda mode: metrics.reconcile_handoffs.labels(mode).inc(),
         )
-    if gate is None:
-        held = HeldAccounts([DEFAULT_ACCOUNT], metrics, core.health, core.clock)
-        gate = build_gate(core, held)
     return BatchDeliverer(
         ledger=ledger,
         gate=gate,
@@ -146,6 +176,8 @@ def build_deliverer(
         on_claim=lambda status: metrics.ledger_claims.labels(str(status)).inc(),
         on_ledger_error=metrics.ledger_errors.inc,
         on_unknown=lambda mode: metrics.unknown_outcomes.labels(mode).inc(),
+        slots=slots or build_send_slots(settings),
+        lane_hooks=lane_hooks(metrics),
         handoff=handoff,
     )
 
@@ -162,7 +194,7 @@ def build_handler(
 ) -> RecordHandler:
     """`routes` (`service.accounts.runtime`): one per account; without them, `client` and
     `deliverer` send for the one account, `default`."""
-    settings = core.settings
+    settings, metrics = core.settings, core.metrics
     if deliverer is None and routes:
         deliverer = next(iter(routes.values())).deliverer
     deliverer = deliverer or build_deliverer(core, ledger)
@@ -171,12 +203,13 @@ def build_handler(
         deliverer=deliverer,
         client=client,
         publisher=publisher,
-        metrics=core.metrics,
+        metrics=metrics,
         clock=core.clock,
         config=HandlerConfig(
             batch_size=settings.batch_size,
             default_business=settings.pushr_business_id,
-            send_concurrency=settings.http_max_connections,
+            batches_per_event=settings.batches_per_event,
+            topic_lanes=settings.topic_lanes(),
         ),
         routes=routes,
     )
@@ -210,8 +243,20 @@ def build_consumer_loop(
         fetch_max_records=s.fetch_max_records,
         max_in_flight_bytes=s.max_in_flight_bytes,
         revoke_deadline=s.revoke_deadline_seconds,
+        lane_of=record_lane(s.topic_lanes()),
+        lane_topics=s.topic_lanes(),
+        fetch_ahead_bytes=s.fetch_ahead_bytes,
         max_parked=s.max_parked_events,
     )
+
+
+def record_lane(topic_lanes: dict[str, Priority]) -> Callable[[str, bytes | None], Priority]:
+    """A fetched record's lane before it is decoded: its lane topic's, else its field's."""
+
+    def lane_of(topic: str, value: bytes | None) -> Priority:
+        return topic_lanes.get(topic) or peek_priority(value)
+
+    return lane_of
 
 
 def kafka_ping(consumer: AIOKafkaConsumer) -> Callable[[], Awaitable[bool]]:

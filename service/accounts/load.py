@@ -13,6 +13,7 @@ line each, naming the file and the place in it, never a value.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,7 @@ from service.accounts.model import (
     Budgets,
 )
 from service.configuration import ConfigurationError
+from service.contract.model import ContractLimits
 from service.settings import Settings
 
 
@@ -189,3 +191,12 @@ def _account(name: str, settings: Settings, entry: AccountEntry) -> AccountConfi
         blast=_blast(settings, entry),
         unit_price_ghs=entry.unit_price_ghs,
     )
+
+
+def contract_limits(settings: Settings, configs: list[AccountConfig]) -> ContractLimits:
+    """Without an accounts file, exactly the single-account limits; with one, each account
+    with its own allowed sender ids, and any other account name refused."""
+    limits = ContractLimits.from_settings(settings)
+    if settings.accounts_file is None:
+        return limits
+    return dataclasses.replace(limits, account_senders={c.name: c.sender_ids for c in configs})

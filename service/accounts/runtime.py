@@ -28,8 +28,8 @@ from service.builders import (
     build_deliverer,
     build_gate,
     build_pushr_client,
+    build_send_slots,
 )
-from service.contract import ContractLimits
 from service.ledger.base import Ledger, ReconcilingLedger
 from service.ledger.budget import MemorySpendStore, RedisSpendStore, SpendStore
 from service.observability.logging import get_logger
@@ -87,6 +87,7 @@ def build_accounts(
     """`reconciling`: hand ambiguous batches to the reconciler (one account only, see
     `one_account`)."""
     breakers = build_breakers(core)
+    slots = build_send_slots(core.settings)  # connections to Push.R: shared by the accounts
     may_park = len(configs) > 1
     metrics = core.metrics.accounts
     prefix = core.settings.ledger_key_prefix
@@ -113,7 +114,7 @@ def build_accounts(
                 limits[(config.name, window, measure)] = value
         route = AccountRoute(
             name=config.name,
-            deliverer=build_deliverer(account_core, ledger, reconciling, gate=gate),
+            deliverer=build_deliverer(account_core, ledger, reconciling, gate=gate, slots=slots),
             client=client,
             business=settings.pushr_business_id,
             namespace=ledger_namespace(config.name),
@@ -122,15 +123,6 @@ def build_accounts(
         parts[config.name] = AccountParts(config, account_core, route)
     metrics.init_accounts([c.name for c in configs], limits)
     return parts
-
-
-def contract_limits(settings: Any, configs: list[AccountConfig]) -> ContractLimits:
-    """Without an accounts file, exactly the single-account limits; with one, each account
-    with its own allowed sender ids, and any other account name refused."""
-    limits = ContractLimits.from_settings(settings)
-    if settings.accounts_file is None:
-        return limits
-    return dataclasses.replace(limits, account_senders={c.name: c.sender_ids for c in configs})
 
 
 class AccountTrackers:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from service.contract.segments import Encoding
+from service.priority import Priority
 from service.settings import Settings
 
 Kind = Literal["plain", "template"]
@@ -71,6 +72,7 @@ class Rejection:
     # Echoed in the `rejected` status when well-formed, so producers can correlate.
     idempotency_key: str | None = None
     metadata: dict[str, Any] | None = None
+    priority: Priority | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +133,8 @@ class SmsRequest:
     delivery: DeliveryMode
     metadata: dict[str, Any] | None
     business: int | None
+    # the lane it waits in (README "Priority lanes"); a lane topic's lane wins over the field
+    priority: Priority = "normal"
     account: str = DEFAULT_ACCOUNT  # the Push.R account it is sent from (accounts file)
 
     @property
@@ -159,6 +163,7 @@ class SmsRequest:
         if self.expires_at is not None:
             out["expires_at"] = format_timestamp(self.expires_at)
         out["delivery"] = self.delivery
+        out["priority"] = self.priority
         if self.metadata is not None:
             out["metadata"] = self.metadata
         return out
@@ -190,6 +195,8 @@ class ContractLimits:
     sender_id_allowlist: frozenset[str]
     late_schedule_policy: LateSchedulePolicy
     delivery_default: DeliveryMode
+    # `critical` events without `expires_at` expire this long after they were produced
+    critical_default_expiry_seconds: float = 0.0
     # Account name -> its allowed sender ids (empty = any). None: one account, `default`,
     # under `sender_id_allowlist`; an event naming any other account is `unknown_account`.
     account_senders: Mapping[str, frozenset[str]] | None = None
@@ -208,4 +215,5 @@ class ContractLimits:
             sender_id_allowlist=frozenset(settings.sender_id_allowlist),
             late_schedule_policy=settings.late_schedule_policy,
             delivery_default=settings.delivery_default,
+            critical_default_expiry_seconds=settings.critical_default_expiry_seconds,
         )

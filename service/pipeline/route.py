@@ -16,7 +16,7 @@ from service.observability.metrics import Metrics
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.plan import Batch
 from service.pushr.client import CUSTOM, SEND_SMS, PushrClient
-from service.pushr.outcomes import Outcome, ProviderResult
+from service.pushr.outcomes import Outcome, ProviderResult, SendTurn
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,9 @@ class AccountRoute:
     namespace: str = ""  # prefix of the account's ledger keys ("" for `default`)
     guard: SpendGuard | None = None
 
-    async def send(self, request: SmsRequest, batch: Batch, metrics: Metrics) -> ProviderResult:
+    async def send(
+        self, request: SmsRequest, batch: Batch, turn: SendTurn, metrics: Metrics
+    ) -> ProviderResult:
         endpoint = CUSTOM if request.kind == "template" else SEND_SMS
         guard = self.guard
         booking = None
@@ -46,14 +48,14 @@ class AccountRoute:
                 outcome = Outcome.HELD if answer.hold else Outcome.REJECTED
                 return ProviderResult(outcome, endpoint, detail=answer.reason, attempts=0)
             booking = answer
-        result = await self._call(request, batch)
+        result = await self._call(request, batch, turn)
         if guard is not None and booking is not None and result.outcome is not Outcome.AMBIGUOUS:
             # ambiguous: it may have been charged, so the estimate stays counted
             sent = result.outcome is Outcome.ACCEPTED
             await guard.settle(booking, sent=sent, cost=(result.body or {}).get("cost"))
         return result
 
-    async def _call(self, request: SmsRequest, batch: Batch) -> ProviderResult:
+    async def _call(self, request: SmsRequest, batch: Batch, turn: SendTurn) -> ProviderResult:
         if request.kind == "template":
             return await self.client.send_custom(
                 business=request.business or self.business or 0,
@@ -61,10 +63,12 @@ class AccountRoute:
                 template=request.template or "",
                 csv_bytes=batch.csv_bytes or b"",
                 scheduled_at=request.scheduled_at,
+                turn=turn,
             )
         return await self.client.send_sms(
             message=request.message or "",
             recipients=batch.recipients,
             sender_id=request.sender_id,
             scheduled_at=request.scheduled_at,
+            turn=turn,
         )

@@ -21,7 +21,11 @@ TP = TopicPartition("in", 0)
 
 def parking(tracker: OffsetTracker, limit: int, moved: list[int]) -> Parking:
     gauge = Metrics(CollectorRegistry()).accounts.events_parked
-    return Parking(tracker, limit, gauge, moved.append)
+
+    def on_move(_lane: str, size: int, aside: bool) -> None:
+        moved.append(-size if aside else size)
+
+    return Parking(tracker, limit, gauge, on_move)
 
 
 def record(offset: int, size: int = 10) -> SimpleNamespace:
@@ -34,7 +38,7 @@ def test_a_parked_record_stops_counting_but_still_holds_the_commit() -> None:
         tracker.add(TP, offset)
     moved: list[int] = []
     spots = parking(tracker, 10, moved)
-    spot = RecordSpot(spots, TP, record(0))
+    spot = RecordSpot(spots, TP, record(0), "normal", 10)
     assert spot.park()
     assert tracker.in_flight(TP) == 2
     assert moved == [-10]
@@ -54,11 +58,11 @@ def test_parking_is_bounded_and_counts_a_record_once() -> None:
     for offset in range(3):
         tracker.add(TP, offset)
     spots = parking(tracker, 1, [])
-    first = RecordSpot(spots, TP, record(0))
+    first = RecordSpot(spots, TP, record(0), "normal", 10)
     assert first.park()
     assert first.park()  # a second batch of the same record
     assert spots.count == 1
-    assert not RecordSpot(spots, TP, record(1)).park()  # no room: it keeps counting
+    assert not RecordSpot(spots, TP, record(1), "normal", 10).park()  # no room: it keeps counting
     first.unpark()
     assert spots.count == 1
     first.unpark()
@@ -69,7 +73,7 @@ def test_a_record_cancelled_while_parked_is_counted_again() -> None:
     tracker = OffsetTracker()
     tracker.add(TP, 0)
     spots = parking(tracker, 5, [])
-    spot = RecordSpot(spots, TP, record(0))
+    spot = RecordSpot(spots, TP, record(0), "normal", 10)
     spot.park()
     spot.leave()
     assert spots.count == 0
@@ -85,7 +89,7 @@ async def test_a_gate_that_may_park_parks_its_waiters_until_it_opens() -> None:
     gate.close("budget_exceeded")
 
     async def waiter() -> bool:
-        current_spot.set(RecordSpot(spots, TP, record(0)))
+        current_spot.set(RecordSpot(spots, TP, record(0), "normal", 10))
         return await gate.pass_through()
 
     task = asyncio.create_task(waiter())
@@ -107,7 +111,7 @@ async def test_a_gate_of_one_account_never_parks() -> None:
     gate.close("insufficient_balance")
 
     async def waiter() -> bool:
-        current_spot.set(RecordSpot(spots, TP, record(0)))
+        current_spot.set(RecordSpot(spots, TP, record(0), "normal", 10))
         return await gate.pass_through()
 
     task = asyncio.create_task(waiter())
