@@ -24,6 +24,7 @@ from service.observability.metrics import PAUSE_REASONS, Metrics
 log = get_logger(__name__)
 
 CREDENTIALS_REJECTED = "credentials_rejected"
+SHARED_HOLD_SECONDS = 86_400
 
 
 def held_key(prefix: str, account: str) -> str:
@@ -80,6 +81,8 @@ class HeldAccounts:
         try:
             if closed:
                 await self._redis.hset(key, reason, str(int(self._clock.now())))
+                # a relay that stops while held cannot clear its mark: it fades in a day
+                await self._redis.expire(key, SHARED_HOLD_SECONDS)
             else:
                 await self._redis.hdel(key, reason)
         except Exception as exc:  # best effort: the hold itself works without it
