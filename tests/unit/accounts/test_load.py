@@ -145,3 +145,27 @@ def test_an_unreadable_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="cannot read") as caught:
         load_accounts(settings(accounts_file=tmp_path / "missing.yaml"))
     assert "\n" not in str(caught.value)
+
+
+def test_validate_knows_the_accounts_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        "accounts:\n  parcels: {api_key_public: p, api_key_secret: s, sender_ids: [PARCELS]}\n",
+    )
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"event_id": "a", "account": "parcels", "message": "hi", "recipients": ["0558544343"],'
+        ' "sender_id": "PARCELS"}\n'
+        '{"event_id": "b", "account": "parcels", "message": "hi", "recipients": ["0558544343"],'
+        ' "sender_id": "PYWE"}\n'
+        '{"event_id": "c", "account": "shop", "message": "hi", "recipients": ["0558544343"]}\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PUSHR_RELAY_ACCOUNTS_FILE", str(path))
+    assert main(["validate", str(events)]) == 1
+    answers = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert '"valid":true' in answers[0]
+    assert '"reason":"sender_id_not_allowed"' in answers[1]
+    assert '"reason":"unknown_account"' in answers[2]
