@@ -42,6 +42,7 @@ from service.ledger.redis_options import secret_values as redis_secret_values
 from service.observability.health import Health, HealthServer
 from service.observability.logging import configure_logging, get_logger
 from service.observability.metrics import Metrics
+from service.observability.tracing import Tracing, tracing_from_environment
 from service.pipeline.publish import Publisher, producer_options
 from service.pushr.transport import build_http_client
 from service.settings import Settings
@@ -91,20 +92,24 @@ async def run(
     registry: CollectorRegistry | None = None,
     stop: asyncio.Event | None = None,
     install_signals: bool = True,
+    tracing: Tracing | None = None,
 ) -> int:
+    # OTEL_* variables that cannot work end start-up here, in one line
+    tracing = tracing or tracing_from_environment()
     registry = registry or CollectorRegistry()
     stop = stop or asyncio.Event()
     clock = clock or SystemClock()
     health = Health(clock=clock, stall_seconds=settings.liveness_stall_seconds)
     health.progressed()
     metrics = Metrics(registry, REJECTION_REASONS)
-    core = Core(settings, clock, random.Random(), metrics, health, owner_id())
+    core = Core(settings, clock, random.Random(), metrics, health, owner_id(), tracing)
     if install_signals:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
 
     async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(tracing.shutdown)  # last: after the producer's final acks
         # credentials the broker refuses end start-up in one line (exit 2), not a retry loop
         await check_kafka_access(settings.kafka_bootstrap_servers, settings.kafka_client_security())
         ledger = await open_ledger(settings, clock)
@@ -120,13 +125,14 @@ async def run(
         stack.push_async_callback(producer.stop)
 
         polling = status_polling_enabled(settings)
-        publisher = Publisher(producer, settings.out_topic, settings.dlq_topic)
+        sender = tracing.producer(producer)
+        publisher = Publisher(sender, settings.out_topic, settings.dlq_topic)
         if polling:
             status_redis = closing_redis(
                 stack, settings, "status", needed=settings.ledger_backend == "redis"
             )
             store, lease, tracker = build_status_store(core, status_redis)
-            publisher = TrackingPublisher(producer, settings.out_topic, settings.dlq_topic, tracker)
+            publisher = TrackingPublisher(sender, settings.out_topic, settings.dlq_topic, tracker)
 
         consumer = build_consumer(settings)
         consumer_loop = build_consumer_loop(
@@ -164,6 +170,8 @@ def configured_secrets(settings: Settings) -> list[str]:
     values = [s.get_secret_value() for s in secrets if s is not None]
     values += redis_secret_values(settings)
     values += settings.kafka_security().secrets()
+    if (dlq_keys := settings.dlq_sealing_keys()) is not None:
+        values += dlq_keys.secrets()
     return [v for v in values if v]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import redis.asyncio as aioredis
@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer
 
 from service.clock import Clock
 from service.contract import Contract, ContractLimits
+from service.contract.dead_letter import DeadLetters
 from service.kafka.consume import ConsumerLoop
 from service.ledger.base import Ledger
 from service.ledger.lease import Lease, LocalLease, RedisLease
@@ -24,6 +25,7 @@ from service.ledger.redis_rate import RedisRateLimiter
 from service.observability.health import Health
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
+from service.observability.tracing import Tracing
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
@@ -53,6 +55,7 @@ class Core:
     metrics: Metrics
     health: Health
     owner: str
+    tracing: Tracing = field(default_factory=Tracing.off)
 
 
 def build_gate(core: Core) -> SendGate:
@@ -98,6 +101,7 @@ def build_pushr_client(
             on_request=lambda ep, outcome: metrics.provider_requests.labels(ep, str(outcome)).inc(),
             on_latency=lambda ep, seconds: metrics.provider_latency.labels(ep).observe(seconds),
             on_retry=lambda ep: metrics.provider_retries.labels(ep).inc(),
+            wrap_send=core.tracing.http_send(),
         ),
     )
 
@@ -161,7 +165,7 @@ def build_handler(
 ) -> RecordHandler:
     settings, metrics = core.settings, core.metrics
     deliverer = BatchDeliverer(
-        ledger=ledger,
+        ledger=core.tracing.ledger(ledger, backend=settings.ledger_backend),
         gate=build_gate(core),
         clock=core.clock,
         rng=core.rng,
@@ -185,6 +189,7 @@ def build_handler(
             default_business=settings.pushr_business_id,
             send_concurrency=settings.http_max_connections,
         ),
+        dead_letters=DeadLetters(settings.dlq_sealing_keys()),
     )
 
 
@@ -206,7 +211,7 @@ def build_consumer_loop(
     s = core.settings
     return ConsumerLoop(
         consumer,
-        handler,
+        core.tracing.handler(handler, group_id=s.group_id),
         metrics=core.metrics,
         health=core.health,
         clock=core.clock,

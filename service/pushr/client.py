@@ -73,6 +73,8 @@ class PushrClient:
         self._breakers = breakers
         self._limiter = limiter
         self._hooks = hooks or ClientHooks()
+        wrap = self._hooks.wrap_send
+        self._send = wrap(http.send) if wrap else http.send
         self._backoff = Backoff(settings.retry_backoff_base, settings.retry_backoff_cap, rng)
         base = settings.pushr_base_url.rstrip("/")
         self._base = httpx.URL(base)
@@ -245,7 +247,7 @@ class PushrClient:
                     hooks.on_retry(endpoint)
                 sent_at = clock.monotonic()
                 try:
-                    response = await self._http.send(request)
+                    response = await self._send(request)
                 except Exception as exc:
                     # Any failure, known or not: classify_exception treats the unknown as
                     # ambiguous, which is safer than crashing with a batch maybe sent.

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from service.settings import Settings
 from tests.integration.ops_harness import pushr_relay, read_all
 from tests.integration.relay_harness import (
     TopicReader,
@@ -23,7 +24,6 @@ from tests.integration.relay_harness import (
     running_relay,
     sms_event,
 )
-from service.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -52,9 +52,7 @@ async def test_a_bad_release_is_listed_fixed_and_replayed_exactly_once(
     )
     numbers = phone_numbers(BAD_RELEASE * 2)
     # the bad release: a sender id Push.R was never asked to approve
-    bad = [
-        sms_event(numbers[2 * i : 2 * i + 2], sender_id="SHOPNOW") for i in range(BAD_RELEASE)
-    ]
+    bad = [sms_event(numbers[2 * i : 2 * i + 2], sender_id="SHOPNOW") for i in range(BAD_RELEASE)]
     other = b'{"event_id": "broken-1", "recipients": ["0241234567"'  # not JSON: not ours to fix
     async with (
         TopicReader(kafka_bootstrap, topics.outbound) as out,

@@ -67,8 +67,10 @@ async def test_trace_tells_the_story_of_a_sent_a_rejected_and_an_unknown_event(
     ):
         await produce(kafka_bootstrap, topics.inbound, [sent, rejected])
         records = await out.wait_for(
-            lambda rs: delivered(rs, sent["event_id"], 2)
-            and bool(of_type(rs, "status", rejected["event_id"]))
+            lambda rs: (
+                delivered(rs, sent["event_id"], 2)
+                and bool(of_type(rs, "status", rejected["event_id"]))
+            )
         )
         story = await pushr_relay(values, "trace", sent["event_id"], "--json")
         text = await pushr_relay(values, "trace", sent["event_id"])
