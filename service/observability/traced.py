@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import httpx
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from service.contract.masking import mask_numbers_in_text
@@ -62,30 +62,36 @@ class TracedHandler:
         attributes: dict[str, Any] = {
             "messaging.system": "kafka",
             "messaging.operation.type": "process",
-            "messaging.operation.name": "process",
             "messaging.destination.name": record.topic,
             "messaging.destination.partition.id": str(record.partition),
             "messaging.kafka.offset": record.offset,
             "messaging.consumer.group.name": self._group,
-            "messaging.message.body.size": len(record.value or b""),
         }
         if (key := safe_key(record.key)) is not None:
             attributes["messaging.kafka.message.key"] = key
         if (replay_of := _HEADERS.get(headers, REPLAY_HEADER)) is not None:
             attributes["pushr_relay.replay_of"] = replay_of[0][:MAX_KEY_CHARS]
-        with self._tracer.start_as_current_span(
-            f"process {record.topic}",
-            context=propagate.extract(headers, getter=_HEADERS),
-            kind=SpanKind.CONSUMER,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                await self._handle(record)
-            except BaseException as exc:
-                failed(span, exc)
-                raise
+        parent = propagate.extract(headers, getter=_HEADERS) if headers else None
+        span = self._tracer.start_span(
+            f"process {record.topic}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+        )
+        # attached by hand: the handler runs in a task of its own, and the SDK's context
+        # manager costs more than the rest of the span on a path taken by every record
+        token = context.attach(trace.set_span_in_context(span, parent))
+        try:
+            await self._handle(record)
+        except BaseException as exc:
+            failed(span, exc)
+            raise
+        finally:
+            context.detach(token)
+            span.end()
+
+
+def recording() -> bool:
+    """Whether the current record's span is being recorded: children of one that is not
+    (sampled out, or no record span at all) are not made, which keeps sampling cheap."""
+    return trace.get_current_span().is_recording()
 
 
 class TracedLedger:
@@ -110,6 +116,8 @@ class TracedLedger:
         )
 
     async def _traced(self, operation: str, key: str, call: Awaitable[Any]) -> Any:
+        if not recording():
+            return await call
         span = self._span(operation, key)
         try:
             answer = await call
@@ -161,6 +169,8 @@ def traced_http_send(
     send: Callable[[httpx.Request], Awaitable[httpx.Response]], tracer: trace.Tracer
 ) -> Callable[[httpx.Request], Awaitable[httpx.Response]]:
     async def send_traced(request: httpx.Request) -> httpx.Response:
+        if not recording() and trace.get_current_span() is not trace.INVALID_SPAN:
+            return await send(request)  # a sampled-out record's request
         url = request.url
         port = url.port or (443 if url.scheme == "https" else 80)
         span = tracer.start_span(
@@ -206,10 +216,15 @@ class TracedProducer:
         *,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> asyncio.Future[Any]:
+        if not recording():
+            # a sampled-out record: no span, but its context still travels (flags say so)
+            untraced: asyncio.Future[Any] = await self._producer.send(
+                topic, value=value, key=key, headers=_with_context(headers, context.get_current())
+            )
+            return untraced
         attributes: dict[str, Any] = {
             "messaging.system": "kafka",
             "messaging.operation.type": "send",
-            "messaging.operation.name": "send",
             "messaging.destination.name": topic,
         }
         if (safe := safe_key(key)) is not None:
@@ -220,9 +235,7 @@ class TracedProducer:
         span = self._tracer.start_span(
             f"send {topic}", kind=SpanKind.PRODUCER, attributes=attributes
         )
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier, context=trace.set_span_in_context(span))
-        traced = [*(headers or ()), *((k, v.encode("latin-1")) for k, v in carrier.items())]
+        traced = _with_context(headers, trace.set_span_in_context(span))
         try:
             future: asyncio.Future[Any] = await self._producer.send(
                 topic, value=value, key=key, headers=traced
@@ -235,6 +248,16 @@ class TracedProducer:
         return future
 
 
+def _with_context(
+    headers: list[tuple[str, bytes]] | None, where: context.Context
+) -> list[tuple[str, bytes]]:
+    """A copy of `headers` with the propagation fields of `where` (the shared lists of
+    the publisher are never changed)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=where)
+    return [*(headers or ()), *((k, v.encode("latin-1")) for k, v in carrier.items())]
+
+
 def _acknowledged(span: Span, done: asyncio.Future[Any]) -> None:
     if done.cancelled():
         failed(span, asyncio.CancelledError())
@@ -242,6 +265,10 @@ def _acknowledged(span: Span, done: asyncio.Future[Any]) -> None:
         failed(span, exc)
     else:
         metadata = done.result()
-        span.set_attribute("messaging.destination.partition.id", str(metadata.partition))
-        span.set_attribute("messaging.kafka.offset", metadata.offset)
+        span.set_attributes(
+            {
+                "messaging.destination.partition.id": str(metadata.partition),
+                "messaging.kafka.offset": metadata.offset,
+            }
+        )
     span.end()
