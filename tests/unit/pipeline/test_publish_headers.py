@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from service.contract.schemas import DLQ_RECORD, RESULT, STATUS, load_schema
-from service.pipeline.publish import Publisher
+from service.pipeline.publish import Publisher, outbound_headers
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 class RecordingProducer:
@@ -52,3 +57,18 @@ async def test_a_value_of_another_type_still_says_it_is_json() -> None:
     producer = RecordingProducer()
     await Publisher(producer, "out", "dlq").send("elsewhere", "k", {"x": 1})
     assert producer.sent[0]["headers"] == [("content-type", b"application/json")]
+
+
+def test_asyncapi_documents_the_headers_as_published() -> None:
+    document = yaml.safe_load((REPO / "schemas" / "asyncapi.yaml").read_text(encoding="utf-8"))
+    schemas = document["components"]["schemas"]
+    messages = document["components"]["messages"]
+    for message, event_type in (
+        ("smsResult", "result"),
+        ("smsStatus", "status"),
+        ("deadLetter", "dead_letter"),
+    ):
+        ref = messages[message]["headers"]["$ref"].rsplit("/", 1)[-1]
+        documented = {k: v["const"] for k, v in schemas[ref]["properties"].items() if "const" in v}
+        published = {k: v.decode() for k, v in outbound_headers()[event_type]}
+        assert documented == published
