@@ -2,6 +2,10 @@
 
 Every field reads `PUSHR_RELAY_<FIELD>`; the broker and Redis addresses also accept the
 plain `KAFKA_BOOTSTRAP_SERVERS` / `REDIS_URL` that platforms and test runners set.
+
+Over 300 lines: every setting is a field of this one object, by design (one place to read
+them all, one README table to keep exact); the checks that need several fields sit beside
+them.
 """
 
 from __future__ import annotations
