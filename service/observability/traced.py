@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
@@ -78,20 +80,39 @@ class TracedHandler:
         # attached by hand: the handler runs in a task of its own, and the SDK's context
         # manager costs more than the rest of the span on a path taken by every record
         token = context.attach(trace.set_span_in_context(span, parent))
+        marker = _RECORD.set(_Record(span.is_recording()))
         try:
             await self._handle(record)
         except BaseException as exc:
             failed(span, exc)
             raise
         finally:
+            _RECORD.reset(marker)
             context.detach(token)
             span.end()
 
 
+@dataclass(slots=True)
+class _Record:
+    """What the children of one record's span need to know, looked up once per record."""
+
+    recording: bool
+    propagation: list[tuple[str, bytes]] | None = None  # its context as headers, once made
+
+
+_RECORD: ContextVar[_Record | None] = ContextVar("pushr_relay_traced_record", default=None)
+
+
+def sampled_out() -> _Record | None:
+    """The current record when its span is not recorded: its children are not made (and
+    its context, made into headers once, still travels), which keeps sampling cheap."""
+    record = _RECORD.get()
+    return record if record is not None and not record.recording else None
+
+
 def recording() -> bool:
-    """Whether the current record's span is being recorded: children of one that is not
-    (sampled out, or no record span at all) are not made, which keeps sampling cheap."""
-    return trace.get_current_span().is_recording()
+    record = _RECORD.get()
+    return record.recording if record is not None else trace.get_current_span().is_recording()
 
 
 class TracedLedger:
@@ -169,8 +190,8 @@ def traced_http_send(
     send: Callable[[httpx.Request], Awaitable[httpx.Response]], tracer: trace.Tracer
 ) -> Callable[[httpx.Request], Awaitable[httpx.Response]]:
     async def send_traced(request: httpx.Request) -> httpx.Response:
-        if not recording() and trace.get_current_span() is not trace.INVALID_SPAN:
-            return await send(request)  # a sampled-out record's request
+        if sampled_out() is not None:
+            return await send(request)  # the status poller's requests are traces of their own
         url = request.url
         port = url.port or (443 if url.scheme == "https" else 80)
         span = tracer.start_span(
@@ -216,10 +237,12 @@ class TracedProducer:
         *,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> asyncio.Future[Any]:
-        if not recording():
-            # a sampled-out record: no span, but its context still travels (flags say so)
+        if (quiet := sampled_out()) is not None:
+            # no span, but the record's context still travels (its flags say: not sampled)
+            if quiet.propagation is None:
+                quiet.propagation = _with_context(None, context.get_current())
             untraced: asyncio.Future[Any] = await self._producer.send(
-                topic, value=value, key=key, headers=_with_context(headers, context.get_current())
+                topic, value=value, key=key, headers=[*(headers or ()), *quiet.propagation]
             )
             return untraced
         attributes: dict[str, Any] = {

@@ -246,3 +246,30 @@ async def test_each_http_attempt_is_a_client_span_without_secrets(
     text = str([s.to_json() for s in (first, second)])
     for secret in ("sk_live_secret", "a.jwt.value", "pw@", "233558544343", "page=2"):
         assert secret not in text
+
+
+async def test_a_sampled_out_record_makes_no_spans_and_still_passes_its_context_on() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()  # parent-based: an unsampled parent is not recorded
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider)
+    ledger = tracing.ledger(MemoryLedger(ManualClock(), 60), backend="memory")
+    producer = AckingProducer()
+    sender = tracing.producer(producer)
+
+    async def handle(record: Any) -> None:
+        await ledger.claim("k#0/1", "me", 30)
+        for _ in range(2):
+            await (await sender.send("out", value=b"{}", key=b"k", headers=[("a", b"1")]))
+
+    unsampled = f"00-{TRACE_ID}-{PARENT_ID}-00"
+    await tracing.handler(handle, group_id="g")(
+        Record(headers=[("traceparent", unsampled.encode())])
+    )
+    await asyncio.sleep(0)
+    assert exporter.get_finished_spans() == ()
+    for sent in producer.sent:
+        headers = dict(sent["headers"])
+        assert headers["a"] == b"1"
+        _version, trace_id, _span, flags = headers["traceparent"].decode().split("-")
+        assert (trace_id, flags) == (TRACE_ID, "00")
