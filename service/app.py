@@ -27,12 +27,10 @@ from service.builders import (
     Core,
     build_consumer,
     build_consumer_loop,
+    build_deliverer,
     build_handler,
     build_pushr_client,
-    build_status_poller,
-    build_status_store,
     kafka_ping,
-    status_polling_enabled,
 )
 from service.clock import Clock, SystemClock
 from service.contract import REJECTION_REASONS
@@ -44,8 +42,17 @@ from service.observability.logging import configure_logging, get_logger
 from service.observability.metrics import Metrics
 from service.observability.tracing import Tracing, tracing_from_environment
 from service.pipeline.publish import Publisher, producer_options
+from service.pushr.credentials import build_credentials
+from service.pushr.egress import egress_secrets
 from service.pushr.transport import build_http_client
 from service.settings import Settings
+from service.status.builders import (
+    build_reconciler,
+    build_status_poller,
+    build_status_store,
+    reconciliation_enabled,
+    status_polling_enabled,
+)
 from service.status.tracking import TrackingPublisher
 
 log = get_logger(__name__)
@@ -110,13 +117,17 @@ async def run(
 
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(tracing.shutdown)  # last: after the producer's final acks
-        # credentials the broker refuses end start-up in one line (exit 2), not a retry loop
-        await check_kafka_access(settings.kafka_bootstrap_servers, settings.kafka_client_security())
-        ledger = await open_ledger(settings, clock)
-        stack.push_async_callback(ledger.close)
-        health.ledger_ping = ledger.ping
+        # TLS and JWT files that cannot be used end start-up in one line, before any connection
         http = build_http_client(settings)
         stack.push_async_callback(http.aclose)
+        polling = status_polling_enabled(settings)
+        credentials = build_credentials(settings, http, clock) if polling else None
+        # credentials the broker refuses end start-up in one line (exit 2), not a retry loop
+        await check_kafka_access(settings.kafka_bootstrap_servers, settings.kafka_client_security())
+        reconciling = reconciliation_enabled(settings)
+        ledger = await open_ledger(settings, clock, reconcile=reconciling)
+        stack.push_async_callback(ledger.close)
+        health.ledger_ping = ledger.ping
         rate_redis = closing_redis(stack, settings, "rate", needed=settings.rate_limit_rps > 0)
         client = build_pushr_client(core, http, rate_redis)
 
@@ -124,7 +135,6 @@ async def run(
         await producer.start()
         stack.push_async_callback(producer.stop)
 
-        polling = status_polling_enabled(settings)
         sender = tracing.producer(producer)
         publisher = Publisher(sender, settings.out_topic, settings.dlq_topic)
         if polling:
@@ -134,17 +144,28 @@ async def run(
             store, lease, tracker = build_status_store(core, status_redis)
             publisher = TrackingPublisher(sender, settings.out_topic, settings.dlq_topic, tracker)
 
+        deliverer = build_deliverer(core, ledger, ledger if reconciling else None)
+        handler = build_handler(core, ledger, client, publisher, deliverer=deliverer)
         consumer = build_consumer(settings)
-        consumer_loop = build_consumer_loop(
-            core, consumer, build_handler(core, ledger, client, publisher)
-        )
-        consumer.subscribe([settings.in_topic], listener=consumer_loop.listener())
+        consumer_loop = build_consumer_loop(core, consumer, handler)
+        consumer.subscribe(settings.in_topics(), listener=consumer_loop.listener())
         await consumer.start()
         stack.push_async_callback(consumer.stop)
         health.kafka_ping = kafka_ping(consumer)
 
-        if polling:
-            poller = build_status_poller(core, client, publisher, store, lease)
+        if credentials is not None:
+            reconciler = None
+            if reconciling:
+                reconciler = build_reconciler(core, ledger, deliverer, client, publisher)
+            poller = build_status_poller(
+                core,
+                client,
+                publisher,
+                store,
+                lease,
+                credentials=credentials,
+                reconciler=reconciler,
+            )
             start_background(stack, poller.run(), "status-poller")
             log.info("status_poller_started", interval=settings.status_poll_seconds)
 
@@ -167,8 +188,10 @@ async def run(
 def configured_secrets(settings: Settings) -> list[str]:
     """Values no log line may contain."""
     secrets = [settings.pushr_api_key_public, settings.pushr_api_key_secret, settings.pushr_jwt]
+    secrets.append(settings.pushr_password)
     values = [s.get_secret_value() for s in secrets if s is not None]
     values += redis_secret_values(settings)
+    values += egress_secrets(settings, os.environ)
     values += settings.kafka_security().secrets()
     if (dlq_keys := settings.dlq_sealing_keys()) is not None:
         values += dlq_keys.secrets()

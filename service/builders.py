@@ -18,9 +18,9 @@ from aiokafka import AIOKafkaConsumer
 from service.clock import Clock
 from service.contract import Contract, ContractLimits
 from service.contract.dead_letter import DeadLetters
+from service.contract.decoder import peek_priority
 from service.kafka.consume import ConsumerLoop
-from service.ledger.base import Ledger
-from service.ledger.lease import Lease, LocalLease, RedisLease
+from service.ledger.base import Ledger, ReconcilingLedger
 from service.ledger.redis_rate import RedisRateLimiter
 from service.observability.health import Health
 from service.observability.logging import get_logger
@@ -29,16 +29,15 @@ from service.observability.tracing import Tracing
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
+from service.pipeline.handoff import Handoff
+from service.pipeline.lanes import LaneHooks, SendSlots
 from service.pipeline.publish import Publisher
+from service.priority import LaneOrder, Priority
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import PushrClient
 from service.pushr.outcomes import ClientHooks
 from service.pushr.ratelimit import RateBudget, RateLimiter
 from service.settings import Settings
-from service.status.list_reader import MessageListReader
-from service.status.poller import StatusPoller, lease_seconds
-from service.status.tracked import MemoryTrackStore, RedisTrackStore, TrackStore
-from service.status.tracking import StatusTracker
 
 log = get_logger(__name__)
 
@@ -67,7 +66,28 @@ def build_gate(core: Core) -> SendGate:
             health.credentials_ok = not closed
         log.warning("sending_paused" if closed else "sending_resumed", reason=reason)
 
-    return SendGate(core.clock, core.settings.balance_recheck_seconds, on_change=on_change)
+    return SendGate(
+        core.clock,
+        core.settings.balance_recheck_seconds,
+        on_change=on_change,
+        order=lane_order(core.settings),
+    )
+
+
+def lane_order(settings: Settings) -> LaneOrder:
+    """A fresh lane order (each queue keeps its own credits) with the configured weights."""
+    return LaneOrder(settings.lane_weight_normal, settings.lane_weight_bulk)
+
+
+def lane_hooks(metrics: Metrics) -> LaneHooks:
+    def on_waiting(lane: Priority, delta: int) -> None:
+        metrics.send_queue.labels(lane).inc(delta)
+
+    return LaneHooks(
+        on_waiting=on_waiting,
+        on_first_request=lambda lane, seconds: metrics.send_wait.labels(lane).observe(seconds),
+        on_expired=lambda lane: metrics.batches_expired.labels(lane).inc(),
+    )
 
 
 def build_pushr_client(
@@ -106,65 +126,19 @@ def build_pushr_client(
     )
 
 
-def status_polling_enabled(settings: Settings) -> bool:
-    """The poller needs a JWT and the business whose list it reads."""
-    if settings.pushr_jwt is None:
-        return False
-    if settings.pushr_business_id is None:
-        log.warning("status_poller_disabled", reason="pushr_business_id is not set")
-        return False
-    return True
-
-
-def build_status_store(
-    core: Core, redis: aioredis.Redis | None
-) -> tuple[TrackStore, Lease, StatusTracker]:
-    """Shared in Redis beside the ledger, so any replica can take over; else in-process."""
-    settings = core.settings
-    store: TrackStore
-    lease: Lease
-    if redis is not None:
-        prefix = settings.ledger_key_prefix
-        store = RedisTrackStore(redis, f"{prefix}status:tracked")
-        lease = RedisLease(
-            redis, f"{prefix}status:lease", core.owner, lease_seconds(settings.status_poll_seconds)
-        )
-    else:
-        store, lease = MemoryTrackStore(), LocalLease()
-    return store, lease, StatusTracker(store, core.clock, core.metrics)
-
-
-def build_status_poller(
-    core: Core,
-    client: PushrClient,
-    publisher: Publisher,
-    store: TrackStore,
-    lease: Lease,
-) -> StatusPoller:
-    settings = core.settings
-    assert settings.pushr_jwt is not None
-    assert settings.pushr_business_id is not None
-    reader = MessageListReader(
-        client, business=settings.pushr_business_id, jwt=settings.pushr_jwt.get_secret_value()
-    )
-    return StatusPoller(
-        reader=reader,
-        publisher=publisher,
-        store=store,
-        lease=lease,
-        metrics=core.metrics,
-        clock=core.clock,
-        rng=core.rng,
-        poll_seconds=settings.status_poll_seconds,
-        track_ttl_seconds=settings.status_track_ttl_seconds,
-    )
-
-
-def build_handler(
-    core: Core, ledger: Ledger, client: PushrClient, publisher: Publisher
-) -> RecordHandler:
+def build_deliverer(
+    core: Core, ledger: Ledger, reconciling: ReconcilingLedger | None = None
+) -> BatchDeliverer:
+    """With `reconciling` (the same ledger), ambiguous batches are handed to the reconciler."""
     settings, metrics = core.settings, core.metrics
-    deliverer = BatchDeliverer(
+    handoff = None
+    if reconciling is not None:
+        handoff = Handoff(
+            reconciling,
+            settings.request_deadline_seconds(),
+            on_handoff=lambda mode: metrics.reconcile_handoffs.labels(mode).inc(),
+        )
+    return BatchDeliverer(
         ledger=core.tracing.ledger(ledger, backend=settings.ledger_backend),
         gate=build_gate(core),
         clock=core.clock,
@@ -176,7 +150,22 @@ def build_handler(
         on_claim=lambda status: metrics.ledger_claims.labels(str(status)).inc(),
         on_ledger_error=metrics.ledger_errors.inc,
         on_unknown=lambda mode: metrics.unknown_outcomes.labels(mode).inc(),
+        slots=SendSlots(settings.http_max_connections, lane_order(settings)),
+        lane_hooks=lane_hooks(metrics),
+        handoff=handoff,
     )
+
+
+def build_handler(
+    core: Core,
+    ledger: Ledger,
+    client: PushrClient,
+    publisher: Publisher,
+    *,
+    deliverer: BatchDeliverer | None = None,
+) -> RecordHandler:
+    settings, metrics = core.settings, core.metrics
+    deliverer = deliverer or build_deliverer(core, ledger)
     return RecordHandler(
         contract=Contract(ContractLimits.from_settings(settings)),
         deliverer=deliverer,
@@ -187,7 +176,8 @@ def build_handler(
         config=HandlerConfig(
             batch_size=settings.batch_size,
             default_business=settings.pushr_business_id,
-            send_concurrency=settings.http_max_connections,
+            batches_per_event=settings.batches_per_event,
+            topic_lanes=settings.topic_lanes(),
         ),
         dead_letters=DeadLetters(settings.dlq_sealing_keys()),
     )
@@ -221,7 +211,19 @@ def build_consumer_loop(
         fetch_max_records=s.fetch_max_records,
         max_in_flight_bytes=s.max_in_flight_bytes,
         revoke_deadline=s.revoke_deadline_seconds,
+        lane_of=record_lane(s.topic_lanes()),
+        lane_topics=s.topic_lanes(),
+        fetch_ahead_bytes=s.fetch_ahead_bytes,
     )
+
+
+def record_lane(topic_lanes: dict[str, Priority]) -> Callable[[str, bytes | None], Priority]:
+    """A fetched record's lane before it is decoded: its lane topic's, else its field's."""
+
+    def lane_of(topic: str, value: bytes | None) -> Priority:
+        return topic_lanes.get(topic) or peek_priority(value)
+
+    return lane_of
 
 
 def kafka_ping(consumer: AIOKafkaConsumer) -> Callable[[], Awaitable[bool]]:

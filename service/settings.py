@@ -3,9 +3,9 @@
 Every field reads `PUSHR_RELAY_<FIELD>`; the broker and Redis addresses also accept the
 plain `KAFKA_BOOTSTRAP_SERVERS` / `REDIS_URL` that platforms and test runners set.
 
-Over 300 lines: every setting is a field of this one object, by design (one place to read
-them all, one README table to keep exact); the checks that need several fields sit beside
-them.
+Over 300 lines: one settings object is the point (every field with its default and its
+description in one place, checked against the README's table); each field is a few
+declarative lines, and the checks that span fields sit beside them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from service.kafka.security import (
     SecurityProtocol,
 )
 from service.ledger.redis_options import check_redis_settings
+from service.priority import Priority
 
 if TYPE_CHECKING:
     from service.contract.sealing import DlqKeys
@@ -140,9 +141,6 @@ class Settings(BaseSettings):
     pushr_business_id: int | None = Field(
         None, description="Business id (template sends and the status poller)."
     )
-    pushr_jwt: SecretStr | None = Field(
-        None, description="JWT for the status list; enables the delivery-status poller."
-    )
     http_transport: Literal["aiohttp", "httpx"] = Field(
         "aiohttp", description="httpx transport: aiohttp-backed (fast) or httpx's own."
     )
@@ -151,6 +149,61 @@ class Settings(BaseSettings):
     http_write_timeout: float = Field(10.0, gt=0, description="Seconds to send a request.")
     http_pool_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a connection.")
     http_max_connections: int = Field(64, ge=1, description="Connections to Push.R.")
+    # The status list's JWT, and HTTPS and a proxy to Push.R: one block, checked by
+    # `service.pushr.credentials` and `service.pushr.egress` (README "Push.R over HTTPS and
+    # through a proxy", "The status list's JWT"). Any one credential enables the poller.
+    pushr_jwt: SecretStr | None = Field(
+        None,
+        description="A static JWT for the status list; any of the three ways enables the poller.",
+    )
+    pushr_jwt_file: Path | None = Field(
+        None, description="File holding the JWT, re-read when it changes (a mounted Secret)."
+    )
+    pushr_username: str | None = Field(
+        None, description="Push.R user whose JWT is obtained and refreshed (with the password)."
+    )
+    pushr_password: SecretStr | None = Field(None, description="Password of the Push.R user.")
+    pushr_jwt_obtain_path: str = Field(
+        "/api/token/", description="Obtain endpoint (simplejwt), under the base URL's site root."
+    )
+    pushr_jwt_refresh_path: str = Field(
+        "/api/token/refresh/", description="Refresh endpoint, under the base URL's site root."
+    )
+    pushr_jwt_renew_margin_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="Renew an access token this long before its `exp` (at most half its life).",
+    )
+    http_ca_file: Path | None = Field(
+        None, description="PEM CA bundle trusted for Push.R, added to the default CAs."
+    )
+    http_client_cert_file: Path | None = Field(
+        None, description="PEM client certificate for Push.R (or its gateway), with its chain."
+    )
+    http_client_key_file: Path | None = Field(
+        None, description="PEM key of the client certificate; none = in the certificate file."
+    )
+    http_client_key_password: SecretStr | None = Field(
+        None, description="Password of an encrypted client key."
+    )
+    http_proxy: SecretStr | None = Field(
+        None, description="Forward proxy to Push.R: http://[user:password@]host:port."
+    )
+    http_trust_env: bool = Field(
+        False,
+        description="Use HTTPS_PROXY/HTTP_PROXY/NO_PROXY unless PUSHR_RELAY_HTTP_PROXY is set.",
+    )
+
+    @model_validator(mode="after")
+    def _check_pushr_access(self) -> Self:
+        # imported here: those modules reach `service.contract`, which imports this one
+        from service.pushr.credentials import credential_problems  # noqa: PLC0415
+        from service.pushr.egress import egress_problems  # noqa: PLC0415
+
+        problems = credential_problems(self) + egress_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     # --- delivery engine -------------------------------------------------------------------
     batch_size: int = Field(100, ge=1, le=10_000, description="Recipients per Push.R request.")
@@ -178,6 +231,43 @@ class Settings(BaseSettings):
     )
     delivery_default: DeliveryMode = Field(
         "at_most_once", description="Delivery mode of events that do not name one."
+    )
+
+    # --- priority lanes (README "Priority lanes") ---------------------------------------
+    in_topic_critical: str | None = Field(
+        None,
+        description="Topic whose events are all `critical`, consumed besides the in-topic; "
+        "its lane wins over an event's `priority`. None: not consumed.",
+    )
+    in_topic_bulk: str | None = Field(
+        None,
+        description="Topic whose events are all `bulk`, consumed besides the in-topic; "
+        "its lane wins over an event's `priority`. None: not consumed.",
+    )
+    lane_weight_normal: int = Field(
+        3, ge=1, description="Turns of `normal` against `bulk` in what `critical` leaves."
+    )
+    lane_weight_bulk: int = Field(
+        1, ge=1, description="Turns of `bulk` against `normal`: at least this share, never none."
+    )
+    critical_default_expiry_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="Expiry of a `critical` event without `expires_at`, from its produce "
+        "time; 0 = none.",
+    )
+    batches_per_event: int = Field(
+        8,
+        ge=1,
+        description="Batches of one event queued or sending at once; the others are planned "
+        "as their turn comes.",
+    )
+    fetch_ahead_bytes: int = Field(
+        1024 * 1024,
+        ge=0,
+        description="Fetched records that may wait unstarted beyond a full in-flight budget, "
+        "so a `critical` record behind them on a shared topic is still fetched and started; "
+        "0 = pause at once.",
     )
 
     # --- idempotency ledger ----------------------------------------------------------------
@@ -232,6 +322,15 @@ class Settings(BaseSettings):
         check_redis_settings(self)
         return self
 
+    def request_deadline_seconds(self) -> float:
+        """The longest one Push.R attempt can take: pool + connect + write + read."""
+        return (
+            self.http_pool_timeout
+            + self.http_connect_timeout
+            + self.http_write_timeout
+            + self.http_read_timeout
+        )
+
     def redis_configured(self) -> bool:
         """True when a Redis is named, by URL or through Sentinel."""
         return bool(self.redis_url or self.redis_sentinels)
@@ -262,6 +361,45 @@ class Settings(BaseSettings):
     status_track_ttl_seconds: int = Field(
         48 * 3600, ge=60, description="Stop polling a message after this long."
     )
+    reconcile: bool = Field(
+        True,
+        description="Settle ambiguous sends from Push.R's message list when the list can be "
+        "read (PUSHR_RELAY_PUSHR_JWT and PUSHR_RELAY_PUSHR_BUSINESS_ID); false = as before: "
+        "unknown at most once, resent at least once.",
+    )
+    reconcile_clock_skew_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How far Push.R's clock may be from the ledger's (Redis TIME, or the "
+        "relay's with the memory ledger): request windows are widened by it on both sides.",
+    )
+    reconcile_settle_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Wait after a request window closes before judging it: longer than "
+        "Push.R takes to list a processed request.",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_in_topics(self) -> Self:
+        topics = self.in_topics()
+        if len(set(topics)) != len(topics):
+            raise ValueError("in_topic, in_topic_critical and in_topic_bulk must differ")
+        return self
+
+    def in_topics(self) -> list[str]:
+        """Every topic the relay consumes: the in-topic, then the lane topics that are set."""
+        lanes = (self.in_topic_critical, self.in_topic_bulk)
+        return [self.in_topic, *(topic for topic in lanes if topic)]
+
+    def topic_lanes(self) -> dict[str, Priority]:
+        """Lane topics and their lane; events of other topics carry their own `priority`."""
+        lanes: dict[str, Priority] = {}
+        if self.in_topic_critical:
+            lanes[self.in_topic_critical] = "critical"
+        if self.in_topic_bulk:
+            lanes[self.in_topic_bulk] = "bulk"
+        return lanes
 
     # --- dead letters: the sealed original (replay) ---------------------------------------
     dlq_keys: SecretStr | None = Field(

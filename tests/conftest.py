@@ -7,4 +7,6 @@ pytest_plugins = [
     "tests.fixtures.redis_secure",
     "tests.fixtures.sandbox",
     "tests.fixtures.secured_kafka",
+    "tests.fixtures.tls",
+    "tests.fixtures.tinyproxy",
 ]

@@ -1,8 +1,8 @@
 """`pushr-relay demo` (`make demo`): the whole system locally, then gone.
 
 Starts a real Kafka broker, the Push.R sandbox and the relay as its own process, produces
-sample events (valid ones and broken ones), prints each result, status and dead letter as
-it arrives, prints a metrics summary, and stops everything — also on Ctrl-C.
+sample events (valid ones and broken ones), prints each result, status (delivery reports too)
+and dead letter as it arrives, prints a metrics summary, and stops everything — also on Ctrl-C.
 `--security sasl_ssl|mtls` secures the broker; every client then connects through it.
 """
 
@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from service.devkit.broker.local_broker import LocalKafka
 from service.devkit.broker.processes import die_with_parent_hook
 from service.devkit.broker.secured import SECURITY_MODES, BrokerSecurity
-from service.devkit.sandbox import RunningSandbox, SandboxConfig
+from service.devkit.sandbox import DEMO_PASSWORD, DEMO_USERNAME, RunningSandbox, SandboxConfig
 from service.devkit.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from service.kafka.admin import create_topics
 
@@ -136,7 +136,7 @@ def describe(record: dict[str, Any], topic_kind: str) -> str:
             f"recipients={', '.join(record['recipients'])}"
         )
     status = record["status"]
-    colour = GREEN if status in ("sent", "scheduled", "accepted") else YELLOW
+    colour = GREEN if status in ("sent", "scheduled", "accepted", "delivered") else YELLOW
     extra = ""
     if record.get("recipients_rejected"):
         extra += f" rejected_recipients={record['recipients_rejected']}"
@@ -178,6 +178,8 @@ async def watch(
                         dead += 1
                     elif record.get("type") == "status" and record["status"] != "accepted":
                         finals += 1
+                        if record["status"] == "sent":  # a delivery report per message follows
+                            expect_final += len(record["pushr_message_ids"])
     finally:
         await consumer.stop()
     return finals, dead
@@ -237,6 +239,9 @@ async def demo(keep_running: bool, security: BrokerSecurity = "plain") -> int:
                 "PUSHR_RELAY_PUSHR_API_KEY_PUBLIC": DEMO_PUBLIC_KEY,
                 "PUSHR_RELAY_PUSHR_API_KEY_SECRET": DEMO_SECRET_KEY,
                 "PUSHR_RELAY_PUSHR_BUSINESS_ID": "1",
+                "PUSHR_RELAY_PUSHR_USERNAME": DEMO_USERNAME,  # the status poller's JWTs
+                "PUSHR_RELAY_PUSHR_PASSWORD": DEMO_PASSWORD,
+                "PUSHR_RELAY_STATUS_POLL_SECONDS": "1",
                 "PUSHR_RELAY_HTTP_HOST": "127.0.0.1",
                 "PUSHR_RELAY_HTTP_PORT": str(metrics_port),
             }

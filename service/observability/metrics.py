@@ -16,12 +16,15 @@ from prometheus_client import CollectorRegistry, Info
 
 from service import __version__
 from service.contract.events import EventStatus, ResultOutcome
+from service.priority import PRIORITIES
 
 NAMESPACE = "pushr_relay"
 
 # Provider latency in Africa spans LAN-fast to mobile-backhaul slow: 10 ms .. 30 s.
 PROVIDER_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30)
 END_TO_END_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+# A one-time password waits milliseconds; a campaign batch behind a balance pause, minutes.
+SEND_WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600)
 
 ENDPOINTS = ("send-sms", "custom", "list")
 PROVIDER_OUTCOMES = (
@@ -44,6 +47,16 @@ READINESS_CHECKS = ("group_joined", "kafka", "ledger", "pushr_credentials")
 POLL_OUTCOMES = ("ok", "error", "unauthorized", "not_leader")
 DELIVERY_STATUSES = ("delivered", "failed", "partial_failed")
 UNTRACK_REASONS = ("final", "expired")
+# Reconciliation (service/status/reconciler.py)
+VERDICTS = ("sent", "not_sent", "ambiguous")
+DELIVERY_MODES = ("at_most_once", "at_least_once")
+RECONCILE_WAIT_REASONS = (
+    "window_open",
+    "lapsed_claim",
+    "claim_in_flight",
+    "list_incomplete",
+    "list_unreadable",
+)
 
 
 class _CachedLabels:
@@ -90,6 +103,8 @@ class Histogram(_CachedLabels, prometheus_client.Histogram):
 
 
 class Metrics:
+    RECONCILE_WAIT_REASONS = RECONCILE_WAIT_REASONS
+
     def __init__(self, registry: CollectorRegistry, rejection_reasons: Iterable[str] = ()) -> None:
         reasons = tuple(rejection_reasons)
         ns = NAMESPACE
@@ -227,18 +242,49 @@ class Metrics:
         )
         for status in CLAIM_STATUSES:
             self.ledger_claims.labels(status)
-        for mode in ("at_most_once", "at_least_once"):
+        for mode in DELIVERY_MODES:
             self.unknown_outcomes.labels(mode)
         for outcome in RESULT_OUTCOMES:
             self.results_published.labels(outcome)
         for status in STATUSES:
             self.status_published.labels(status)
 
+        # --- priority lanes ---
+        self.send_wait = Histogram(
+            "send_wait_seconds",
+            "Time from a batch being queued to its first request to Push.R, by priority.",
+            ["priority"],
+            namespace=ns,
+            registry=r,
+            buckets=SEND_WAIT_BUCKETS,
+        )
+        self.send_queue = Gauge(
+            "send_queue_length",
+            "Batches waiting for their turn to send (gate, send slot, rate limit), by priority.",
+            ["priority"],
+            namespace=ns,
+            registry=r,
+        )
+        self.batches_expired = Counter(
+            "batches_expired",
+            "Batches not sent because their expiry passed while they waited, by priority.",
+            ["priority"],
+            namespace=ns,
+            registry=r,
+        )
+        for lane in PRIORITIES:
+            self.send_wait.labels(lane)
+            self.send_queue.labels(lane).set(0)
+            self.batches_expired.labels(lane)
+
         self.events_in_flight = Gauge(
             "events_in_flight", "Events being processed.", namespace=ns, registry=r
         )
         self.batches_in_flight = Gauge(
-            "batches_in_flight", "Batches between claim and result.", namespace=ns, registry=r
+            "batches_in_flight",
+            "Batches being delivered: queued, waiting or sending, until their result.",
+            namespace=ns,
+            registry=r,
         )
         self.consumer_lag = Gauge(
             "consumer_lag",
@@ -341,3 +387,44 @@ class Metrics:
             self.delivery_reports.labels(delivery)
         for untrack in UNTRACK_REASONS:
             self.status_untracked.labels(untrack)
+
+        # --- reconciliation ---
+        self.reconcile_handoffs = Counter(
+            "reconcile_handoffs",
+            "Ambiguous batches handed to the reconciler, by delivery mode.",
+            ["delivery"],
+            namespace=ns,
+            registry=r,
+        )
+        self.reconcile_verdicts = Counter(
+            "reconcile_verdicts",
+            "Reconciliation verdicts committed, by verdict and delivery mode.",
+            ["verdict", "delivery"],
+            namespace=ns,
+            registry=r,
+        )
+        self.reconcile_pending = Gauge(
+            "reconcile_pending_batches",
+            "Batches waiting for a verdict (as the lease holder's last round saw them).",
+            namespace=ns,
+            registry=r,
+        )
+        self.reconcile_oldest_pending = Gauge(
+            "reconcile_oldest_pending_seconds",
+            "Age of the oldest batch waiting for a verdict (0 when none waits).",
+            namespace=ns,
+            registry=r,
+        )
+        self.reconcile_waiting = Gauge(
+            "reconcile_waiting_batches",
+            "Batches not judged in the last round, by why they wait.",
+            ["reason"],
+            namespace=ns,
+            registry=r,
+        )
+        for mode in DELIVERY_MODES:
+            self.reconcile_handoffs.labels(mode)
+            for verdict in VERDICTS:
+                self.reconcile_verdicts.labels(verdict, mode)
+        for reason in RECONCILE_WAIT_REASONS:
+            self.reconcile_waiting.labels(reason).set(0)

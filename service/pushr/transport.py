@@ -30,6 +30,8 @@ their phases, so the bound expires only on a stalled write, raised as `WriteTime
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -38,7 +40,11 @@ from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 from multidict import CIMultiDict
 
+from service.observability.logging import get_logger
+from service.pushr.egress import load_tls, proxy_url, shown_proxy, tls_files
 from service.settings import Settings
+
+log = get_logger(__name__)
 
 # httpx's default. Keep it below Push.R's idle keep-alive timeout: reusing a connection the
 # server is closing at that moment makes a request fail after it was written (ambiguous).
@@ -94,6 +100,16 @@ class MappedAiohttpTransport(AiohttpTransport):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The proxy's credentials as a header, made once: aiohttp deprecates `proxy_auth`.
+        # It sends `proxy_headers` only with the CONNECT of an https request, so a plain-http
+        # request carries the header itself (the proxy takes it off before forwarding).
+        proxy: httpx.Proxy | None = self.proxy
+        self._proxy_url = str(proxy.url) if proxy else None
+        self._proxy_headers = dict(proxy.headers) if proxy else None
+        self._proxy_authorization: str | None = None
+        if proxy is not None and proxy.auth and self._proxy_headers is not None:
+            self._proxy_authorization = aiohttp.encode_basic_auth(*proxy.auth)
+            self._proxy_headers["Proxy-Authorization"] = self._proxy_authorization
         # (connect, read, write, pool) -> aiohttp timeout and the bound up to the head;
         # a client uses one or two distinct timeouts, so this stays tiny.
         self._timeouts: dict[
@@ -133,11 +149,12 @@ class MappedAiohttpTransport(AiohttpTransport):
         except httpx.RequestNotRead:
             data = request.stream  # type: ignore[assignment]
             request.headers.pop("transfer-encoding", None)  # handled by aiohttp
-        proxy = self.proxy
         encoding = request.headers.encoding
         headers = CIMultiDict(
             (key.decode(encoding), value.decode(encoding)) for key, value in request.headers.raw
         )
+        if self._proxy_authorization is not None and request.url.scheme == "http":
+            headers["Proxy-Authorization"] = self._proxy_authorization
         try:
             async with asyncio.timeout(bound):
                 with map_aiohttp_exceptions():
@@ -151,9 +168,8 @@ class MappedAiohttpTransport(AiohttpTransport):
                         compress=False,
                         timeout=client_timeout,
                         server_hostname=request.extensions.get("sni_hostname"),
-                        proxy=str(proxy.url) if proxy else None,
-                        proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
-                        proxy_headers=proxy.headers if proxy else None,
+                        proxy=self._proxy_url,
+                        proxy_headers=self._proxy_headers,
                     ).__aenter__()
         except TimeoutError as exc:
             raise httpx.WriteTimeout("request not written in time", request=request) from exc
@@ -199,8 +215,14 @@ class CookielessAsyncClient(httpx.AsyncClient):
         self._cookies = _NoCookies()
 
 
-def build_http_client(settings: Settings) -> httpx.AsyncClient:
-    """The process-wide client; the caller owns it (`async with` / `aclose()`)."""
+def build_http_client(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> httpx.AsyncClient:
+    """The process-wide client; the caller owns it (`async with` / `aclose()`).
+
+    TLS files and the proxy come from `service.pushr.egress`; a file that cannot be used
+    raises `ConfigurationError` (one line). `environ` (default: the process's) is read only
+    with `http_trust_env`."""
     timeout = httpx.Timeout(
         connect=settings.http_connect_timeout,
         read=settings.http_read_timeout,
@@ -214,11 +236,28 @@ def build_http_client(settings: Settings) -> httpx.AsyncClient:
         max_keepalive_connections=settings.http_max_connections,
         keepalive_expiry=KEEPALIVE_EXPIRY,
     )
+    files = tls_files(settings)
+    # httpx's own default trust as the base, so a CA file only adds to what is trusted today
+    context = load_tls(files, httpx.create_ssl_context)
+    proxy_text = proxy_url(settings, os.environ if environ is None else environ)
+    options: dict[str, Any] = {"limits": limits}
+    if context is not None:
+        options["verify"] = context
+    if proxy_text is not None:
+        options["proxy"] = httpx.Proxy(proxy_text)
+    if context is not None or proxy_text is not None:
+        log.info(
+            "pushr_http_egress",
+            proxy=shown_proxy(proxy_text),
+            ca_file=str(files.ca_file) if files.ca_file else None,
+            client_certificate=str(files.cert_file) if files.cert_file else None,
+        )
     transport: httpx.AsyncBaseTransport
     if settings.http_transport == "aiohttp":
-        transport = MappedAiohttpTransport(limits=limits)
+        transport = MappedAiohttpTransport(**options)
     else:
-        transport = httpx.AsyncHTTPTransport(limits=limits, retries=0)
+        transport = httpx.AsyncHTTPTransport(retries=0, **options)
     # trust_env=False: with proxy variables set, httpx would route through transports
-    # of its own making, bypassing the one chosen (and mapped) here.
+    # of its own making, bypassing the one chosen (and mapped) here; `http_trust_env`
+    # reads those variables into this transport instead.
     return CookielessAsyncClient(transport=transport, timeout=timeout, trust_env=False)

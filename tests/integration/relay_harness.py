@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
 from service.app import run
+from service.clock import Clock
 from service.contract.phones import normalise_phone
 from service.devkit.broker.processes import die_with_parent_hook
 from service.devkit.sandbox import RunningSandbox
@@ -124,10 +125,18 @@ class RunningRelay:
 
 
 @contextlib.asynccontextmanager
-async def running_relay(settings: Settings) -> AsyncIterator[RunningRelay]:
+async def running_relay(
+    settings: Settings, clock: Clock | None = None
+) -> AsyncIterator[RunningRelay]:
     relay = RunningRelay(settings)
     relay.task = asyncio.create_task(
-        run(settings, registry=relay.registry, stop=relay.stop_event, install_signals=False)
+        run(
+            settings,
+            clock=clock,
+            registry=relay.registry,
+            stop=relay.stop_event,
+            install_signals=False,
+        )
     )
     try:
         yield relay

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from service.contract.schemas import STATUS, schema_errors
-from service.devkit.sandbox import DEMO_JWT, LifecycleConfig, SandboxConfig
+from service.devkit.sandbox import DEMO_PASSWORD, DEMO_USERNAME, LifecycleConfig, SandboxConfig
 from service.ledger.lease import RedisLease
 from service.status.tracked import RedisTrackStore, TrackedMessage
 from tests.fixtures.redis_clients import redis_client_for as production_redis_client
@@ -58,7 +58,8 @@ async def test_final_statuses_are_published_once_per_message(
         sandbox,
         topics,
         batch_size=2,
-        pushr_jwt=DEMO_JWT,
+        pushr_username=DEMO_USERNAME,
+        pushr_password=DEMO_PASSWORD,
         status_poll_seconds=0.2,
         **redis_ledger(redis_url, redis_key_prefix),
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from service.devkit.sandbox import DEMO_JWT, LifecycleConfig, SandboxConfig
+from service.devkit.sandbox import LifecycleConfig, SandboxConfig
 from service.settings import Settings
 from tests.integration.ops_harness import pushr_relay
 from tests.integration.relay_harness import (
@@ -54,7 +54,7 @@ async def test_trace_tells_the_story_of_a_sent_a_rejected_and_an_unknown_event(
         sandbox,
         topics,
         batch_size=2,
-        pushr_jwt=DEMO_JWT,
+        pushr_jwt=sandbox.issue_token(1),
         status_poll_seconds=0.2,
         **redis_ledger(redis_url, redis_key_prefix),
     )

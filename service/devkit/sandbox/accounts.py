@@ -6,14 +6,16 @@ Demo account (documented; the demo, the tests and the README use these):
     DEMO_PUBLIC_KEY = "pk_demo_pushr_relay", DEMO_SECRET_KEY = "sk_demo_pushr_relay"
     balance 1,000,000.00 GHS, 0.03 GHS per SMS unit
     approved sender ids ["PYWE", "PushR"], pending ["PENDING1"]
+    user DEMO_USERNAME = "demo", DEMO_PASSWORD = "demo-password" (JWTs for the status list)
 
-A second business (id 2, "Small Business") has a balance of 1.00 GHS so that tests can
-reach "Insufficient balance" in a few sends.
+A second business (id 2, "Small Business", user `small` / `small-password`) has a balance
+of 1.00 GHS so that tests can reach "Insufficient balance" in a few sends.
 """
 
 from __future__ import annotations
 
 import copy
+import hmac
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -24,6 +26,10 @@ DEMO_SECRET_KEY = "sk_demo_pushr_relay"  # noqa: S105 - documented demo key, san
 SMALL_BUSINESS_ID = 2
 SMALL_PUBLIC_KEY = "pk_small_pushr_relay"
 SMALL_SECRET_KEY = "sk_small_pushr_relay"  # noqa: S105 - documented demo key
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - documented demo user, sandbox only
+SMALL_USERNAME = "small"
+SMALL_PASSWORD = "small-password"  # noqa: S105 - documented demo user
 
 # Money is held in micro-cedis so the hot path adds and compares ints; Decimal only at the edges.
 MICRO = 1_000_000
@@ -58,6 +64,8 @@ class Business:
     approved_sender_ids: list[str] = field(default_factory=list)
     pending_sender_ids: list[str] = field(default_factory=list)
     active: bool = True
+    username: str | None = None  # the business's user, for obtaining JWTs
+    password: str | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Business:
@@ -71,6 +79,8 @@ class Business:
             approved_sender_ids=[str(s) for s in raw.get("approved_sender_ids", [])],
             pending_sender_ids=[str(s) for s in raw.get("pending_sender_ids", [])],
             active=bool(raw.get("active", True)),
+            username=None if raw.get("username") is None else str(raw["username"]),
+            password=None if raw.get("password") is None else str(raw["password"]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +93,7 @@ class Business:
             "approved_sender_ids": list(self.approved_sender_ids),
             "pending_sender_ids": list(self.pending_sender_ids),
             "active": self.active,
+            "username": self.username,
         }
 
 
@@ -97,6 +108,8 @@ def default_businesses() -> list[Business]:
             price_per_unit=to_micro("0.03"),
             approved_sender_ids=["PYWE", "PushR"],
             pending_sender_ids=["PENDING1"],
+            username=DEMO_USERNAME,
+            password=DEMO_PASSWORD,
         ),
         Business(
             id=SMALL_BUSINESS_ID,
@@ -106,6 +119,8 @@ def default_businesses() -> list[Business]:
             balance=to_micro("1.00"),
             price_per_unit=to_micro("0.03"),
             approved_sender_ids=["SMALL"],
+            username=SMALL_USERNAME,
+            password=SMALL_PASSWORD,
         ),
     ]
 
@@ -138,6 +153,18 @@ class AccountStore:
         if business is None or not business.active:
             return None
         return business
+
+    def login(self, username: object, password: object) -> Business | None:
+        """The active business whose user has these credentials, or None."""
+        if type(username) is not str or type(password) is not str:
+            return None
+        for business in self.by_id.values():
+            if business.username == username and business.active:
+                matches = business.password is not None and hmac.compare_digest(
+                    business.password.encode(), password.encode()
+                )
+                return business if matches else None
+        return None
 
     def get(self, business_id: int) -> Business | None:
         return self.by_id.get(business_id)

@@ -8,9 +8,11 @@
     POST /_sandbox/outage {"duration_s": 2, "start_s": 0}
     GET  /_sandbox/state                       businesses, balances, lifecycle, message counts
     POST /_sandbox/lifecycle {...}             replace the lifecycle for new messages
+    POST /_sandbox/list {"lag_s": 2}           list each message lag_s after its `created`
     GET  /_sandbox/balance?business=1
     POST /_sandbox/balance {"business": 1, "balance": "10.00"} | {"business": 1, "top_up": "5"}
-    POST /_sandbox/token {"business": 1, "ttl_s": 3600}     -> {"access": "<jwt>", ...}
+    POST /_sandbox/token {"business": 1, "ttl_s": 60}       -> {"access": "<jwt>", ...}
+                                               (ttl_s: default the access-token lifetime)
     POST /_sandbox/reset                       back to the start-up state
 
 Errors are `{"detail": "..."}` with 400 (bad input), 404 (unknown business or path) or 405.
@@ -120,6 +122,10 @@ def lifecycle(server: SandboxServer, query: dict[str, str], body: dict[str, Any]
     return server.set_lifecycle(body).to_dict()
 
 
+def list_lag(server: SandboxServer, query: dict[str, str], body: dict[str, Any]) -> Any:
+    return {"lag_s": server.set_list_lag(float(body.get("lag_s", 0.0)))}
+
+
 def get_balance(server: SandboxServer, query: dict[str, str], body: dict[str, Any]) -> Any:
     business = _business(server, query.get("business"))
     return {"business": business, "balance": server.state.accounts.balance(business)}
@@ -138,8 +144,11 @@ def set_balance(server: SandboxServer, query: dict[str, str], body: dict[str, An
 
 def token(server: SandboxServer, query: dict[str, str], body: dict[str, Any]) -> Any:
     business = _business(server, body.get("business", 1))
-    ttl = body.get("ttl_s", 3600.0)
-    access = server.issue_token(business, None if ttl is None else float(ttl))
+    raw = body.get("ttl_s")
+    ttl = server.state.access_ttl_s if raw is None else float(raw)
+    if not ttl > 0:
+        raise AdminError(400, "ttl_s must be > 0: every token expires")
+    access = server.issue_token(business, ttl)
     return {"access": access, "token_type": "Bearer", "business": business, "expires_in": ttl}
 
 
@@ -157,6 +166,7 @@ _HANDLERS = {
     ("POST", "outage"): outage,
     ("GET", "state"): state,
     ("POST", "lifecycle"): lifecycle,
+    ("POST", "list"): list_lag,
     ("GET", "balance"): get_balance,
     ("POST", "balance"): set_balance,
     ("POST", "token"): token,

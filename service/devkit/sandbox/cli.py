@@ -5,6 +5,8 @@ port the OS chose), so a parent process can read it and point a client at it.
 
     pushr-relay sandbox --port 0 --seed 1 --latency-ms uniform:5:50 --error-rate 503=0.1 \\
         --late-rate 0.01 --late-delay-s 15 --outage 30:5
+    pushr-relay sandbox --tls-cert server.crt --tls-key server.key   # https://...
+    pushr-relay sandbox --access-token-ttl 60    # JWTs of /api/token/ expire after a minute
 """
 
 from __future__ import annotations
@@ -44,6 +46,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=6700, help="0: any free port")
     p.add_argument("--config", help="JSON file: accounts, faults, lifecycle, seed, ...")
     p.add_argument("--seed", type=int, help="random seed for faults and outcomes")
+    p.add_argument("--list-lag-s", type=float,
+                   help="list each message this long after its `created`")  # fmt: skip
+    t = p.add_argument_group("HTTPS and tokens")
+    t.add_argument("--tls-cert", metavar="FILE", help="PEM certificate: serve HTTPS")
+    t.add_argument("--tls-key", metavar="FILE", help="PEM key of --tls-cert")
+    t.add_argument("--tls-client-ca", metavar="FILE",
+                   help="require client certificates signed by this PEM CA")  # fmt: skip
+    t.add_argument("--access-token-ttl", type=float, metavar="SECONDS",
+                   help="access-token lifetime (default 300; refresh tokens: 1 day)")  # fmt: skip
     f = p.add_argument_group("faults (override the config file's)")
     f.add_argument("--latency-ms", help="20 | uniform:MIN:MAX | exponential:MEAN | normal:MEAN:SD")
     rates = "e.g. 503=0.1 (429, 500, 502, 503, 504)"
@@ -71,6 +82,21 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
     config = SandboxConfig.load(args.config) if args.config else SandboxConfig()
     if args.seed is not None:
         config.seed = args.seed
+    if args.list_lag_s is not None:
+        if args.list_lag_s < 0:
+            raise ValueError("--list-lag-s must be >= 0")
+        config.list_lag_s = args.list_lag_s
+    given = {
+        "tls_cert_file": args.tls_cert,
+        "tls_key_file": args.tls_key,
+        "tls_client_ca_file": args.tls_client_ca,
+        "access_token_ttl_s": args.access_token_ttl,
+    }
+    for name, value in given.items():
+        if value is not None:
+            setattr(config, name, value)
+    config.__post_init__()  # the combination, checked again after the flags
+    config.tls_context()  # an unreadable or unusable file fails here, before listening
     faults: dict[str, Any] = config.faults.to_dict()
     flags = {
         "latency_ms": args.latency_ms,

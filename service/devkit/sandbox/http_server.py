@@ -1,17 +1,20 @@
-"""The listening side: start, close for an outage, reopen on the same port, stop."""
+"""The listening side: start, close for an outage, reopen on the same port, stop; plain HTTP
+or HTTPS (the same server behind asyncio's TLS transport)."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 from service.devkit.sandbox.connection import Connection
 from service.devkit.sandbox.wire import Dispatch, Sleep
 
 
 class HttpServer:
-    def __init__(self, dispatch: Dispatch, sleep: Sleep) -> None:
+    def __init__(self, dispatch: Dispatch, sleep: Sleep, tls: ssl.SSLContext | None = None) -> None:
         self.dispatch = dispatch
         self.sleep = sleep
+        self.tls = tls  # None: plain HTTP, the fast path
         self.connections: set[Connection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.AbstractServer | None = None
@@ -25,7 +28,7 @@ class HttpServer:
     async def listen(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: Connection(self), host, port, reuse_address=True, backlog=1024
+            lambda: Connection(self), host, port, reuse_address=True, backlog=1024, ssl=self.tls
         )
         self._server = server
         self.host = host

@@ -1,10 +1,10 @@
-"""HS256 JSON Web Tokens with the standard library, shaped like simplejwt's access tokens.
+"""HS256 JSON Web Tokens with the standard library, shaped like simplejwt's tokens.
 
-Push.R's status list takes `Authorization: Bearer <access token>`. The sandbox issues them:
-
-- over HTTP: `POST /_sandbox/token {"business": 1}` -> `{"access": "<jwt>", ...}`
-- in process: `sandbox.issue_token(1)`
-- or use `DEMO_JWT` (business 1, never expires) with the default secret.
+Push.R's status list takes `Authorization: Bearer <access token>`. The sandbox issues access
+tokens (5 minutes by default) and refresh tokens (1 day), simplejwt's defaults, through
+`POST /api/token/` and `POST /api/token/refresh/` (see `tokens.py`); tests may also ask for
+one in process (`sandbox.issue_token(1)`) or over `POST /_sandbox/token`. Every token
+expires: there is no never-expiring demo token.
 """
 
 from __future__ import annotations
@@ -19,11 +19,20 @@ import orjson
 
 DEFAULT_SECRET = "pushr-sandbox-jwt-secret"  # noqa: S105 - a documented test-only secret
 
+ACCESS_TTL_S = 300.0
+REFRESH_TTL_S = 86_400.0
 _HEADER = {"alg": "HS256", "typ": "JWT"}
+INVALID = "Token is invalid or expired"  # simplejwt's words, for any token it cannot use
+WRONG_TYPE = "Token has wrong type"
 
 
 class TokenError(ValueError):
-    """The token is malformed, wrongly signed, expired or not an access token."""
+    """The token is malformed, wrongly signed, expired or of the other type; `message` is
+    what simplejwt would answer, the exception text says why."""
+
+    @property
+    def message(self) -> str:
+        return WRONG_TYPE if str(self) == "wrong token type" else INVALID
 
 
 def _b64encode(raw: bytes) -> str:
@@ -48,8 +57,8 @@ def encode(claims: dict[str, Any], secret: str) -> str:
     return f"{header}.{payload}.{_sign(signing_input, secret)}"
 
 
-def decode(token: str, secret: str, now: float) -> dict[str, Any]:
-    """Verified claims of an access token, or TokenError."""
+def decode(token: str, secret: str, now: float, kind: str = "access") -> dict[str, Any]:
+    """Verified claims of a token of `kind` (access or refresh), or TokenError."""
     parts = token.split(".")
     if len(parts) != 3:
         raise TokenError("not three segments")
@@ -67,32 +76,27 @@ def decode(token: str, secret: str, now: float) -> dict[str, Any]:
         raise TokenError("not JSON") from exc
     if not isinstance(header, dict) or header.get("alg") != "HS256":
         raise TokenError("algorithm is not HS256")
-    if not isinstance(claims, dict) or claims.get("token_type") != "access":
-        raise TokenError("not an access token")
+    if not isinstance(claims, dict):
+        raise TokenError("claims are not an object")
     exp = claims.get("exp")
-    if exp is not None and (not isinstance(exp, (int, float)) or now >= exp):
-        raise TokenError("expired")
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool) or now >= exp:
+        raise TokenError("expired")  # a token without `exp` is not one the sandbox issued
+    if claims.get("token_type") != kind:
+        raise TokenError("wrong token type")
     return claims
 
 
-def issue(business_id: int, secret: str, now: float, ttl_s: float | None = 3600.0) -> str:
+def issue(business_id: int, secret: str, now: float, ttl_s: float, kind: str = "access") -> str:
+    """A token of `kind` (access or refresh) for the business's user, for `ttl_s` seconds."""
     claims: dict[str, Any] = {
-        "token_type": "access",
+        "token_type": kind,
+        "exp": int(now + ttl_s),
         "iat": int(now),
         "jti": uuid.uuid4().hex,
         "user_id": business_id,
         "business": business_id,
     }
-    if ttl_s is not None:
-        claims["exp"] = int(now + ttl_s)
     return encode(claims, secret)
-
-
-# Fixed claims, so the string is the same in every process that uses the default secret.
-DEMO_JWT = encode(
-    {"token_type": "access", "iat": 0, "jti": "demo", "user_id": 1, "business": 1},
-    DEFAULT_SECRET,
-)
 
 
 def business_of(claims: dict[str, Any]) -> int | None:

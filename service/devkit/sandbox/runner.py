@@ -141,9 +141,18 @@ class RunningSandbox:
         return self.call(self.server.set_lifecycle, config)
 
     def outage(self, duration_s: float, start_s: float = 0.0) -> None:
+        """Returns once a window starting now has closed the listener and the open
+        connections: their sockets close a loop turn or two after being aborted, and a
+        client reusing one before that would see a reset instead of a refusal."""
         self.call(self.server.outage, duration_s, start_s)
+        if start_s <= 0:
+            for _ in range(2):
+                self.call(lambda: None)
 
-    def issue_token(self, business: int = 1, ttl_s: float | None = 3600.0) -> str:
+    def set_list_lag(self, seconds: float) -> float:
+        return self.call(self.server.set_list_lag, seconds)
+
+    def issue_token(self, business: int = 1, ttl_s: float | None = None) -> str:
         return self.server.issue_token(business, ttl_s)
 
     def set_balance(self, business: int, amount: str | int | float | Decimal) -> str:

@@ -1,7 +1,7 @@
 """`SandboxServer`: the endpoints, faults and outages behind one listening socket.
 
     async with SandboxServer(SandboxConfig(seed=1)) as sandbox:   # or await start()/stop()
-        sandbox.url                      # http://127.0.0.1:PORT/api/client
+        sandbox.url                      # http://127.0.0.1:PORT/api/client (https with TLS)
         sandbox.set_faults({"error_rates": {"503": 0.2}})
         sandbox.outage(duration_s=1.0)   # connection refused for a second
         sandbox.traffic.duplicate_sends()
@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from service.clock import Clock, SystemClock
-from service.devkit.sandbox import admin, api, custom, listing, responses
+from service.devkit.sandbox import admin, api, custom, listing, responses, tokens
 from service.devkit.sandbox.accounts import AccountStore, merge_businesses
 from service.devkit.sandbox.config import SandboxConfig
 from service.devkit.sandbox.fault_engine import FaultEngine
@@ -37,6 +37,8 @@ _ROUTES = {
     (b"POST", f"{_P}send-sms"): ("send-sms", api.send_sms),
     (b"POST", f"{_P}custom"): ("custom", custom.custom_sms),
     (b"GET", "/api/client/sms"): ("list", listing.list_messages),
+    (b"POST", "/api/token"): ("token", tokens.obtain),
+    (b"POST", "/api/token/refresh"): ("token-refresh", tokens.refresh),
 }
 ROUTES = {(m, p.encode() + s): route for (m, p), route in _ROUTES.items() for s in (b"", b"/")}
 PATHS = frozenset(path for _, path in ROUTES)
@@ -60,11 +62,17 @@ class SandboxServer:
             self.rng,
             jwt_secret=config.jwt_secret,
             page_size=config.page_size,
+            list_lag_s=config.list_lag_s,
             retention=config.retention,
             ring_size=config.ring_size,
+            access_ttl_s=config.access_token_ttl_s,
+            refresh_ttl_s=config.refresh_token_ttl_s,
         )
         self.engine = FaultEngine(config.faults, self.rng, self.clock)
-        self.http = HttpServer(self.dispatch, self.clock.sleep)
+        tls = config.tls_context()
+        if tls is not None:
+            self.state.scheme = "https"
+        self.http = HttpServer(self.dispatch, self.clock.sleep, tls)
         self._outages: Outages | None = None
 
     # ---- lifecycle of the server ---------------------------------------------------------
@@ -89,7 +97,7 @@ class SandboxServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.http.host}:{self.http.port}"
+        return f"{self.state.scheme}://{self.http.host}:{self.http.port}"
 
     @property
     def url(self) -> str:
@@ -128,13 +136,21 @@ class SandboxServer:
         self.state.lifecycle = config
         return config
 
+    def set_list_lag(self, seconds: float) -> float:
+        """Show each message in the list only `seconds` after its `created`."""
+        if seconds < 0:
+            raise ValueError("list lag must be >= 0")
+        self.state.list_lag_s = float(seconds)
+        return self.state.list_lag_s
+
     def outage(self, duration_s: float, start_s: float = 0.0) -> None:
         """Close the listening socket (and open connections) for `duration_s`."""
         if self._outages is None:
             raise RuntimeError("start the sandbox first")
         self._outages.start(duration_s, start_s)
 
-    def issue_token(self, business: int = 1, ttl_s: float | None = 3600.0) -> str:
+    def issue_token(self, business: int = 1, ttl_s: float | None = None) -> str:
+        """An access token; `ttl_s` None: the configured access-token lifetime."""
         return self.state.issue_token(business, ttl_s)
 
     def set_balance(self, business: int, amount: str | int | float | Decimal) -> str:
@@ -147,6 +163,7 @@ class SandboxServer:
         """Back to the start-up state: accounts, messages, traffic, faults, lifecycle."""
         self.state.reset()
         self.state.lifecycle = self.config.lifecycle
+        self.state.list_lag_s = self.config.list_lag_s
         if self._outages is not None:
             self._outages.end_all()
         self.set_faults(self.config.faults)

@@ -34,15 +34,22 @@ class SandboxState:
         *,
         jwt_secret: str = jwt.DEFAULT_SECRET,
         page_size: int = 10,
+        list_lag_s: float = 0.0,
         retention: int = 100_000,
         ring_size: int = 10_000,
+        access_ttl_s: float = jwt.ACCESS_TTL_S,
+        refresh_ttl_s: float = jwt.REFRESH_TTL_S,
     ) -> None:
         self.accounts = accounts
         self.lifecycle = lifecycle
         self.clock = clock
         self.rng = rng
         self.jwt_secret = jwt_secret
+        self.access_ttl_s = access_ttl_s
+        self.refresh_ttl_s = refresh_ttl_s
+        self.scheme = "http"  # "https" when served over TLS (the list's `next` links use it)
         self.page_size = page_size
+        self.list_lag_s = list_lag_s
         self.messages = MessageStore(retention)
         self.traffic = Traffic(ring_size)
         self._created_second = -1
@@ -104,9 +111,28 @@ class SandboxState:
 
     # ---- JWT -----------------------------------------------------------------------------
 
-    def issue_token(self, business_id: int, ttl_s: float | None = 3600.0) -> str:
+    def issue_token(self, business_id: int, ttl_s: float | None = None) -> str:
+        """An access token for the business's user; `ttl_s` None: the configured lifetime."""
         self.accounts.require(business_id)
-        return jwt.issue(business_id, self.jwt_secret, self.clock.now(), ttl_s)
+        ttl = self.access_ttl_s if ttl_s is None else ttl_s
+        return jwt.issue(business_id, self.jwt_secret, self.clock.now(), ttl)
+
+    def issue_pair(self, business_id: int) -> dict[str, str]:
+        """simplejwt's obtain answer: a refresh and an access token."""
+        now = self.clock.now()
+        return {
+            "refresh": jwt.issue(business_id, self.jwt_secret, now, self.refresh_ttl_s, "refresh"),
+            "access": jwt.issue(business_id, self.jwt_secret, now, self.access_ttl_s),
+        }
+
+    def refreshed(self, refresh: str) -> str:
+        """A new access token for a valid refresh token; TokenError otherwise."""
+        claims = jwt.decode(refresh, self.jwt_secret, self.clock.now(), kind="refresh")
+        business = jwt.business_of(claims)
+        found = self.accounts.get(business) if business is not None else None
+        if found is None or not found.active:
+            raise jwt.TokenError("no active user")  # simplejwt: the user is gone
+        return self.issue_token(found.id)
 
     def token_business(self, token: str) -> int | None:
         """The business a valid access token is for, or None."""

@@ -8,11 +8,29 @@ import httpx
 import pytest
 
 from service.clock import ManualClock
-from service.devkit.sandbox import DEMO_JWT, LifecycleConfig, RunningSandbox, SandboxConfig
+from service.devkit.sandbox import (
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+    LifecycleConfig,
+    RunningSandbox,
+    SandboxConfig,
+)
 from service.devkit.sandbox.jwt import encode
 
 Body = Callable[..., dict[str, Any]]
 Factory = Callable[..., RunningSandbox]
+# Stands for the demo user's access token, obtained as a client would (POST /api/token/).
+DEMO = "<demo user's access token>"
+
+
+def demo_access(client: httpx.Client, sandbox: RunningSandbox) -> str:
+    r = client.post(
+        f"{sandbox.base_url}/api/token/",
+        json={"username": DEMO_USERNAME, "password": DEMO_PASSWORD},
+    )
+    assert r.status_code == 200, r.text
+    access: str = r.json()["access"]
+    return access
 
 
 def listing(
@@ -76,7 +94,8 @@ def test_pagination_links_and_order(
 ) -> None:
     for i in range(5):
         send(client, sandbox, demo_send_body(message=f"n{i}", recipients=["233558544343"]))
-    r = listing(client, sandbox, "business=1&page_size=2", DEMO_JWT)
+    token = demo_access(client, sandbox)
+    r = listing(client, sandbox, "business=1&page_size=2", token)
     assert r.status_code == 200
     page1 = r.json()
     assert list(page1) == ["data", "count", "next", "previous"]
@@ -87,7 +106,7 @@ def test_pagination_links_and_order(
     assert page1["next"] == f"{host}/api/client/sms/?business=1&page_size=2&page=2"
     page3 = client.get(
         f"{host}/api/client/sms/?business=1&page_size=2&page=3",
-        headers={"Authorization": f"Bearer {DEMO_JWT}"},
+        headers={"Authorization": f"Bearer {token}"},
     ).json()
     assert [m["id"] for m in page3["data"]] == [1]
     assert page3["next"] is None
@@ -106,7 +125,7 @@ def test_pagination_links_and_order(
 
 
 def test_empty_list(client: httpx.Client, sandbox: RunningSandbox) -> None:
-    r = listing(client, sandbox, "business=1", DEMO_JWT)
+    r = listing(client, sandbox, "business=1", demo_access(client, sandbox))
     assert r.json() == {"data": [], "count": 0, "next": None, "previous": None}
 
 
@@ -117,7 +136,7 @@ def test_empty_list(client: httpx.Client, sandbox: RunningSandbox) -> None:
         ("business=1", "not-a-jwt", 401, "token_not_valid"),
         (
             "business=1",
-            encode({"token_type": "access", "business": 1}, "other-secret"),
+            encode({"token_type": "access", "business": 1, "exp": 4e9}, "other-secret"),
             401,
             "token_not_valid",
         ),
@@ -127,12 +146,12 @@ def test_empty_list(client: httpx.Client, sandbox: RunningSandbox) -> None:
             401,
             "token_not_valid",
         ),
-        ("", DEMO_JWT, 400, {"business": ["This field is required."]}),
-        ("business=abc", DEMO_JWT, 400, {"business": ["A valid integer is required."]}),
-        ("business=999", DEMO_JWT, 404, {"detail": "Not found."}),
-        ("business=2", DEMO_JWT, 404, {"detail": "Not found."}),  # not the token's business
-        ("business=1&page=2", DEMO_JWT, 404, {"detail": "Invalid page."}),
-        ("business=1&page=x", DEMO_JWT, 404, {"detail": "Invalid page."}),
+        ("", DEMO, 400, {"business": ["This field is required."]}),
+        ("business=abc", DEMO, 400, {"business": ["A valid integer is required."]}),
+        ("business=999", DEMO, 404, {"detail": "Not found."}),
+        ("business=2", DEMO, 404, {"detail": "Not found."}),  # not the token's business
+        ("business=1&page=2", DEMO, 404, {"detail": "Invalid page."}),
+        ("business=1&page=x", DEMO, 404, {"detail": "Invalid page."}),
     ],
 )
 def test_errors(
@@ -143,7 +162,7 @@ def test_errors(
     status: int,
     expected: Any,
 ) -> None:
-    r = listing(client, sandbox, query, token)
+    r = listing(client, sandbox, query, demo_access(client, sandbox) if token == DEMO else token)
     assert r.status_code == status
     if expected == "token_not_valid":
         assert r.json()["code"] == "token_not_valid"
@@ -156,7 +175,8 @@ def test_errors(
 def test_other_auth_schemes_are_not_credentials(
     client: httpx.Client, sandbox: RunningSandbox
 ) -> None:
-    r = client.get(f"{sandbox.url}/sms/?business=1", headers={"Authorization": f"Token {DEMO_JWT}"})
+    token = demo_access(client, sandbox)
+    r = client.get(f"{sandbox.url}/sms/?business=1", headers={"Authorization": f"Token {token}"})
     assert (r.status_code, r.json()) == (
         401,
         {"detail": "Authentication credentials were not provided."},
@@ -172,3 +192,7 @@ def test_token_from_the_admin_endpoint(client: httpx.Client, sandbox: RunningSan
     assert listing(client, sandbox, "business=1", token).status_code == 404
     r = client.post(f"{sandbox.base_url}/_sandbox/token", json={"business": 42})
     assert r.status_code == 404
+    r = client.post(f"{sandbox.base_url}/_sandbox/token", json={"business": 1, "ttl_s": None})
+    assert r.json()["expires_in"] == 300  # the configured access-token lifetime: none is forever
+    r = client.post(f"{sandbox.base_url}/_sandbox/token", json={"business": 1, "ttl_s": 0})
+    assert r.status_code == 400

@@ -29,6 +29,7 @@ REQUIRED = {
     "PushrRelayConsumerLagGrowing",
     "PushrRelayNoProgress",
     "PushrRelayUnknownOutcomes",
+    "PushrRelayStatusListUnauthorized",
 }
 
 

@@ -16,13 +16,28 @@ def test_issue_and_decode_round_trip() -> None:
 
 
 def test_header_is_hs256() -> None:
-    header = orjson.loads(base64.urlsafe_b64decode(jwt.DEMO_JWT.split(".")[0] + "=="))
+    token = jwt.issue(1, "k", now=0, ttl_s=60)
+    header = orjson.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     assert header == {"alg": "HS256", "typ": "JWT"}
 
 
-def test_demo_token_is_stable_and_valid_forever() -> None:
-    claims = jwt.decode(jwt.DEMO_JWT, jwt.DEFAULT_SECRET, now=4_000_000_000)
-    assert jwt.business_of(claims) == 1
+def test_every_token_expires() -> None:
+    claims = jwt.decode(jwt.issue(1, "k", now=100.0, ttl_s=jwt.ACCESS_TTL_S), "k", now=100.0)
+    assert claims["exp"] == 100 + 300
+    without_exp = jwt.encode({"token_type": "access", "business": 1}, "k")
+    with pytest.raises(jwt.TokenError, match="expired") as refused:
+        jwt.decode(without_exp, "k", now=0)
+    assert refused.value.message == "Token is invalid or expired"
+
+
+def test_refresh_tokens_are_not_access_tokens_and_back() -> None:
+    refresh = jwt.issue(1, "k", now=0, ttl_s=jwt.REFRESH_TTL_S, kind="refresh")
+    assert jwt.decode(refresh, "k", now=86_399, kind="refresh")["token_type"] == "refresh"
+    with pytest.raises(jwt.TokenError) as refused:
+        jwt.decode(refresh, "k", now=0)
+    assert refused.value.message == "Token has wrong type"
+    with pytest.raises(jwt.TokenError, match="expired"):
+        jwt.decode(refresh, "k", now=86_400, kind="refresh")
 
 
 @pytest.mark.parametrize(
@@ -37,7 +52,7 @@ def test_demo_token_is_stable_and_valid_forever() -> None:
 )
 def test_malformed_tokens_are_rejected(mangle) -> None:
     with pytest.raises(jwt.TokenError):
-        jwt.decode(mangle(jwt.issue(1, "k", now=0, ttl_s=None)), "k", now=0)
+        jwt.decode(mangle(jwt.issue(1, "k", now=0, ttl_s=60)), "k", now=0)
 
 
 def test_wrong_secret_expiry_and_token_type() -> None:
@@ -46,14 +61,14 @@ def test_wrong_secret_expiry_and_token_type() -> None:
         jwt.decode(token, "other", now=0)
     with pytest.raises(jwt.TokenError, match="expired"):
         jwt.decode(token, "k", now=10)
-    refresh = jwt.encode({"token_type": "refresh", "business": 1}, "k")
-    with pytest.raises(jwt.TokenError, match="access"):
+    refresh = jwt.encode({"token_type": "refresh", "business": 1, "exp": 10}, "k")
+    with pytest.raises(jwt.TokenError, match="type"):
         jwt.decode(refresh, "k", now=0)
 
 
 def test_alg_none_is_refused_even_when_signed() -> None:
     header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
-    payload = base64.urlsafe_b64encode(b'{"token_type":"access"}').rstrip(b"=").decode()
+    payload = base64.urlsafe_b64encode(b'{"token_type":"access","exp":9}').rstrip(b"=").decode()
     signature = jwt._sign(f"{header}.{payload}".encode(), "k")
     with pytest.raises(jwt.TokenError, match="HS256"):
         jwt.decode(f"{header}.{payload}.{signature}", "k", now=0)

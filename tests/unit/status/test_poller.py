@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from service.builders import Core, build_status_store, status_polling_enabled
+from service.builders import Core
 from service.clock import ManualClock
 from service.contract.schemas import STATUS, schema_errors
 from service.ledger.lease import LocalLease
@@ -24,8 +24,10 @@ from service.observability.health import Health
 from service.observability.metrics import Metrics
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import PushrClient
+from service.pushr.credentials import StaticToken
 from service.pushr.ratelimit import RateLimiter
 from service.settings import Settings
+from service.status.builders import build_status_store, status_polling_enabled
 from service.status.list_reader import MessageListReader
 from service.status.poller import StatusPoller
 from service.status.tracked import MemoryTrackStore, TrackedMessage
@@ -155,7 +157,7 @@ def rig() -> Rig:
     publisher = TrackingPublisher(producer, "out", "dlq", tracker)
     lease = FixedLease(held=True)
     poller = StatusPoller(
-        reader=MessageListReader(client, business=7, jwt=JWT),
+        reader=MessageListReader(client, business=7, credentials=StaticToken(SecretStr(JWT))),
         publisher=publisher,
         store=store,
         lease=lease,
@@ -321,6 +323,7 @@ async def test_a_rejected_jwt_counts_as_unauthorized_and_backs_off(rig: Rig) -> 
     assert await rig.poller.round() == INTERVAL
     assert rig.metric("pushr_relay_status_polls_total", outcome="unauthorized") == 1
     assert [m.message_id for m in await rig.store.all()] == [1]
+    assert len(rig.api.seen) == 1  # a static token has nothing newer: not sent again
 
 
 async def test_only_the_lease_holder_polls(rig: Rig) -> None:
@@ -364,10 +367,14 @@ async def test_run_sleeps_the_interval_between_rounds(rig: Rig) -> None:
 # --- composition ----------------------------------------------------------------------
 
 
-def test_polling_is_off_without_a_jwt_or_a_business() -> None:
+def test_polling_is_off_without_a_jwt_or_a_business(tmp_path) -> None:
     assert not status_polling_enabled(settings(pushr_jwt=None))
     assert not status_polling_enabled(settings(pushr_business_id=None))
     assert status_polling_enabled(settings())
+    token_file = tmp_path / "jwt"
+    assert status_polling_enabled(settings(pushr_jwt=None, pushr_jwt_file=token_file))
+    login = {"pushr_username": "relay", "pushr_password": SecretStr("pw-secret")}
+    assert status_polling_enabled(settings(pushr_jwt=None, **login))
 
 
 def test_without_redis_the_tracked_set_lives_in_the_process() -> None:
