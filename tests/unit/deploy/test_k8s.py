@@ -340,6 +340,19 @@ def test_certificates_come_from_a_read_only_secret_mount(overlay: str) -> None:
     assert all(v.startswith(f"{TLS_MOUNT}/") for v in files.values()), files
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_list_jwt_file_comes_from_an_optional_read_only_secret(overlay: str) -> None:
+    # the path the README gives PUSHR_RELAY_PUSHR_JWT_FILE
+    documented = Path("/var/run/secrets/pushr/jwt")
+    assert f"PUSHR_RELAY_PUSHR_JWT_FILE={documented}" in (DEPLOY.parent / "README.md").read_text()
+    container = relay_container(overlay)
+    pod = one(overlay, "Deployment")["spec"]["template"]["spec"]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == str(documented.parent)]
+    assert mount["readOnly"] is True
+    secret = {v["name"]: v for v in pod["volumes"]}[mount["name"]]["secret"]
+    assert (secret["secretName"], secret["optional"]) == ("pushr-relay-jwt", True)
+
+
 def test_prod_connects_to_kafka_and_redis_over_tls(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
