@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import redis.asyncio as aioredis
@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from service.accounts.held import HeldAccounts
 from service.clock import Clock
 from service.contract import Contract, ContractLimits
+from service.contract.dead_letter import DeadLetters
 from service.contract.decoder import peek_priority
 from service.contract.model import DEFAULT_ACCOUNT
 from service.kafka.consume import ConsumerLoop
@@ -26,6 +27,7 @@ from service.ledger.redis_rate import RedisRateLimiter
 from service.observability.health import Health
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
+from service.observability.tracing import Tracing
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
@@ -55,6 +57,7 @@ class Core:
     metrics: Metrics
     health: Health
     owner: str
+    tracing: Tracing = field(default_factory=Tracing.off)
 
 
 def build_gate(
@@ -138,6 +141,7 @@ def build_pushr_client(
             on_request=lambda ep, outcome: metrics.provider_requests.labels(ep, str(outcome)).inc(),
             on_latency=lambda ep, seconds: metrics.provider_latency.labels(ep).observe(seconds),
             on_retry=lambda ep: metrics.provider_retries.labels(ep).inc(),
+            wrap_send=core.tracing.http_send(),
         ),
     )
 
@@ -165,7 +169,7 @@ def build_deliverer(
             on_handoff=lambda mode: metrics.reconcile_handoffs.labels(mode).inc(),
         )
     return BatchDeliverer(
-        ledger=ledger,
+        ledger=core.tracing.ledger(ledger, backend=settings.ledger_backend),
         gate=gate,
         clock=core.clock,
         rng=core.rng,
@@ -212,6 +216,7 @@ def build_handler(
             topic_lanes=settings.topic_lanes(),
         ),
         routes=routes,
+        dead_letters=DeadLetters(settings.dlq_sealing_keys()),
     )
 
 
@@ -233,7 +238,7 @@ def build_consumer_loop(
     s = core.settings
     return ConsumerLoop(
         consumer,
-        handler,
+        core.tracing.handler(handler, group_id=s.group_id),
         metrics=core.metrics,
         health=core.health,
         clock=core.clock,

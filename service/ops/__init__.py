@@ -1,1 +1,2 @@
-"""Production tools for operators: commands that read and act on what the running relays share."""
+"""Operator commands that ship with the relay: `pushr-relay dlq`, `pushr-relay trace` and
+`pushr-relay accounts`."""

@@ -24,9 +24,9 @@ from service.contract import (
     Contract,
     Rejection,
     SmsRequest,
-    build_dlq_record,
     unknown_event_id,
 )
+from service.contract.dead_letter import DeadLetters
 from service.contract.events import ResultOutcome
 from service.contract.model import DEFAULT_ACCOUNT
 from service.observability.logging import get_logger
@@ -67,8 +67,10 @@ class RecordHandler:
         clock: Clock,
         config: HandlerConfig,
         routes: Mapping[str, AccountRoute] | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self._contract = contract
+        self._dead_letters = dead_letters or DeadLetters()
         self._deliverer = deliverer
         self._client = client
         self._publisher = publisher
@@ -117,8 +119,9 @@ class RecordHandler:
     # --- invalid input ---------------------------------------------------------------------
     async def _dead_letter(self, record: Any, rejection: Rejection) -> None:
         self._metrics.events_rejected.labels(rejection.reason).inc()
-        dlq = build_dlq_record(
+        dlq = self._dead_letters.build(
             record.value,
+            key=record.key,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
