@@ -421,7 +421,7 @@ class Bench:
 
     async def profile(self, pid: int, sc: Scenario) -> None:
         """py-spy over a second throughput burst (only with --profile)."""
-        out = ROOT / "reports" / f"profile-{sc.key}.txt"
+        out = Path(self.args.out).parent / f"profile-{sc.key}.txt"  # the cost table's input
         spy = Path(sys.executable).with_name("py-spy")
         proc = self.children.spawn(
             [
