@@ -27,12 +27,10 @@ from service.builders import (
     Core,
     build_consumer,
     build_consumer_loop,
+    build_deliverer,
     build_handler,
     build_pushr_client,
-    build_status_poller,
-    build_status_store,
     kafka_ping,
-    status_polling_enabled,
 )
 from service.clock import Clock, SystemClock
 from service.contract import REJECTION_REASONS
@@ -47,6 +45,13 @@ from service.pushr.credentials import build_credentials
 from service.pushr.egress import egress_secrets
 from service.pushr.transport import build_http_client
 from service.settings import Settings
+from service.status.builders import (
+    build_reconciler,
+    build_status_poller,
+    build_status_store,
+    reconciliation_enabled,
+    status_polling_enabled,
+)
 from service.status.tracking import TrackingPublisher
 
 log = get_logger(__name__)
@@ -114,7 +119,8 @@ async def run(
         credentials = build_credentials(settings, http, clock) if polling else None
         # credentials the broker refuses end start-up in one line (exit 2), not a retry loop
         await check_kafka_access(settings.kafka_bootstrap_servers, settings.kafka_client_security())
-        ledger = await open_ledger(settings, clock)
+        reconciling = reconciliation_enabled(settings)
+        ledger = await open_ledger(settings, clock, reconcile=reconciling)
         stack.push_async_callback(ledger.close)
         health.ledger_ping = ledger.ping
         rate_redis = closing_redis(stack, settings, "rate", needed=settings.rate_limit_rps > 0)
@@ -132,18 +138,27 @@ async def run(
             store, lease, tracker = build_status_store(core, status_redis)
             publisher = TrackingPublisher(producer, settings.out_topic, settings.dlq_topic, tracker)
 
+        deliverer = build_deliverer(core, ledger, ledger if reconciling else None)
+        handler = build_handler(core, ledger, client, publisher, deliverer=deliverer)
         consumer = build_consumer(settings)
-        consumer_loop = build_consumer_loop(
-            core, consumer, build_handler(core, ledger, client, publisher)
-        )
+        consumer_loop = build_consumer_loop(core, consumer, handler)
         consumer.subscribe([settings.in_topic], listener=consumer_loop.listener())
         await consumer.start()
         stack.push_async_callback(consumer.stop)
         health.kafka_ping = kafka_ping(consumer)
 
         if credentials is not None:
+            reconciler = None
+            if reconciling:
+                reconciler = build_reconciler(core, ledger, deliverer, client, publisher)
             poller = build_status_poller(
-                core, client, publisher, store, lease, credentials=credentials
+                core,
+                client,
+                publisher,
+                store,
+                lease,
+                credentials=credentials,
+                reconciler=reconciler,
             )
             start_background(stack, poller.run(), "status-poller")
             log.info("status_poller_started", interval=settings.status_poll_seconds)

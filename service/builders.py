@@ -18,8 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from service.clock import Clock
 from service.contract import Contract, ContractLimits
 from service.kafka.consume import ConsumerLoop
-from service.ledger.base import Ledger
-from service.ledger.lease import Lease, LocalLease, RedisLease
+from service.ledger.base import Ledger, ReconcilingLedger
 from service.ledger.redis_rate import RedisRateLimiter
 from service.observability.health import Health
 from service.observability.logging import get_logger
@@ -27,17 +26,13 @@ from service.observability.metrics import Metrics
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
+from service.pipeline.handoff import Handoff
 from service.pipeline.publish import Publisher
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import PushrClient
-from service.pushr.credentials import Credentials, credentials_configured
 from service.pushr.outcomes import ClientHooks
 from service.pushr.ratelimit import RateBudget, RateLimiter
 from service.settings import Settings
-from service.status.list_reader import MessageListReader
-from service.status.poller import StatusPoller, lease_seconds
-from service.status.tracked import MemoryTrackStore, RedisTrackStore, TrackStore
-from service.status.tracking import StatusTracker
 
 log = get_logger(__name__)
 
@@ -103,67 +98,19 @@ def build_pushr_client(
     )
 
 
-def status_polling_enabled(settings: Settings) -> bool:
-    """The poller needs a JWT (static, from a file, or by user and password) and the
-    business whose list it reads."""
-    if not credentials_configured(settings):
-        return False
-    if settings.pushr_business_id is None:
-        log.warning("status_poller_disabled", reason="pushr_business_id is not set")
-        return False
-    return True
-
-
-def build_status_store(
-    core: Core, redis: aioredis.Redis | None
-) -> tuple[TrackStore, Lease, StatusTracker]:
-    """Shared in Redis beside the ledger, so any replica can take over; else in-process."""
-    settings = core.settings
-    store: TrackStore
-    lease: Lease
-    if redis is not None:
-        prefix = settings.ledger_key_prefix
-        store = RedisTrackStore(redis, f"{prefix}status:tracked")
-        lease = RedisLease(
-            redis, f"{prefix}status:lease", core.owner, lease_seconds(settings.status_poll_seconds)
-        )
-    else:
-        store, lease = MemoryTrackStore(), LocalLease()
-    return store, lease, StatusTracker(store, core.clock, core.metrics)
-
-
-def build_status_poller(
-    core: Core,
-    client: PushrClient,
-    publisher: Publisher,
-    store: TrackStore,
-    lease: Lease,
-    *,
-    credentials: Credentials,
-) -> StatusPoller:
-    """`credentials` (`service.pushr.credentials.build_credentials`) is built once per
-    process: every reader of the list shares it, so a renewal serves them all."""
-    settings = core.settings
-    assert settings.pushr_business_id is not None
-    reader = MessageListReader(client, business=settings.pushr_business_id, credentials=credentials)
-    return StatusPoller(
-        reader=reader,
-        publisher=publisher,
-        store=store,
-        lease=lease,
-        metrics=core.metrics,
-        clock=core.clock,
-        rng=core.rng,
-        poll_seconds=settings.status_poll_seconds,
-        track_ttl_seconds=settings.status_track_ttl_seconds,
-    )
-
-
-def build_handler(
-    core: Core, ledger: Ledger, client: PushrClient, publisher: Publisher
-) -> RecordHandler:
+def build_deliverer(
+    core: Core, ledger: Ledger, reconciling: ReconcilingLedger | None = None
+) -> BatchDeliverer:
+    """With `reconciling` (the same ledger), ambiguous batches are handed to the reconciler."""
     settings, metrics = core.settings, core.metrics
-    deliverer = BatchDeliverer(
+    handoff = None
+    if reconciling is not None:
+        handoff = Handoff(
+            reconciling,
+            settings.request_deadline_seconds(),
+            on_handoff=lambda mode: metrics.reconcile_handoffs.labels(mode).inc(),
+        )
+    return BatchDeliverer(
         ledger=ledger,
         gate=build_gate(core),
         clock=core.clock,
@@ -175,7 +122,20 @@ def build_handler(
         on_claim=lambda status: metrics.ledger_claims.labels(str(status)).inc(),
         on_ledger_error=metrics.ledger_errors.inc,
         on_unknown=lambda mode: metrics.unknown_outcomes.labels(mode).inc(),
+        handoff=handoff,
     )
+
+
+def build_handler(
+    core: Core,
+    ledger: Ledger,
+    client: PushrClient,
+    publisher: Publisher,
+    *,
+    deliverer: BatchDeliverer | None = None,
+) -> RecordHandler:
+    settings, metrics = core.settings, core.metrics
+    deliverer = deliverer or build_deliverer(core, ledger)
     return RecordHandler(
         contract=Contract(ContractLimits.from_settings(settings)),
         deliverer=deliverer,

@@ -280,6 +280,15 @@ class Settings(BaseSettings):
         check_redis_settings(self)
         return self
 
+    def request_deadline_seconds(self) -> float:
+        """The longest one Push.R attempt can take: pool + connect + write + read."""
+        return (
+            self.http_pool_timeout
+            + self.http_connect_timeout
+            + self.http_write_timeout
+            + self.http_read_timeout
+        )
+
     def redis_configured(self) -> bool:
         """True when a Redis is named, by URL or through Sentinel."""
         return bool(self.redis_url or self.redis_sentinels)
@@ -309,6 +318,24 @@ class Settings(BaseSettings):
     status_poll_seconds: float = Field(30.0, gt=0, description="Delivery-status poll interval.")
     status_track_ttl_seconds: int = Field(
         48 * 3600, ge=60, description="Stop polling a message after this long."
+    )
+    reconcile: bool = Field(
+        True,
+        description="Settle ambiguous sends from Push.R's message list when the list can be "
+        "read (PUSHR_RELAY_PUSHR_JWT and PUSHR_RELAY_PUSHR_BUSINESS_ID); false = as before: "
+        "unknown at most once, resent at least once.",
+    )
+    reconcile_clock_skew_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How far Push.R's clock may be from the ledger's (Redis TIME, or the "
+        "relay's with the memory ledger): request windows are widened by it on both sides.",
+    )
+    reconcile_settle_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Wait after a request window closes before judging it: longer than "
+        "Push.R takes to list a processed request.",
     )
 
     @field_validator("sender_id_allowlist", "redis_sentinels", mode="before")

@@ -22,6 +22,12 @@ from service.contract.model import (
 )
 
 ResultOutcome = Literal["sent", "rejected", "failed", "unknown", "scheduled"]
+# On results that reconciliation touched: `pending` on the `unknown` handed to it; the
+# verdict on the result that settles that batch (service.status.reconciler).
+Reconciliation = Literal["pending", "sent", "not_sent", "ambiguous"]
+# Status reasons: an `unknown` the reconciler will settle; a status after its verdict.
+RECONCILING: Final = "reconciling"
+RECONCILED: Final = "reconciled"
 EventStatus = Literal[
     "accepted",
     "rejected",
@@ -80,10 +86,12 @@ def build_result_event(
     detail: str | None = None,
     replayed: bool = False,
     metadata: Mapping[str, Any] | None = None,
+    reconciliation: Reconciliation | None = None,
 ) -> dict[str, Any]:
     """A result event for one batch. `recipients` are the batch's numbers (masked here);
-    `produced_at` is epoch seconds from the caller's clock."""
-    return {
+    `produced_at` is epoch seconds from the caller's clock. `reconciliation` adds the
+    `reconciled` and `reconciliation` fields (absent otherwise, as before reconciliation)."""
+    event = {
         "type": "result",
         "schema_version": SCHEMA_VERSION,
         "event_id": event_id,
@@ -108,6 +116,19 @@ def build_result_event(
         "metadata": None if metadata is None else dict(metadata),
         "produced_at": format_epoch(produced_at),
     }
+    return event if reconciliation is None else reconciled(event, reconciliation)
+
+
+def reconciled(result: Mapping[str, Any], reconciliation: Reconciliation) -> dict[str, Any]:
+    """`result` marked as reconciliation's: `pending` (handed to the reconciler) or the
+    verdict that settled it (`reconciled` true)."""
+    return {**result, "reconciled": reconciliation != "pending", "reconciliation": reconciliation}
+
+
+def mark_pending(result: Mapping[str, Any]) -> dict[str, Any]:
+    """An `unknown` result handed to the reconciler: a later result of the same batch key
+    settles it."""
+    return reconciled(result, "pending")
 
 
 def replay_result(stored: Mapping[str, Any], *, produced_at: float) -> dict[str, Any]:

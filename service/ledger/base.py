@@ -6,15 +6,29 @@ redelivered event maps to the same keys.
 
     claim ──► claimed(owner, lease) ──► sent(result) | rejected(result) | unknown(result)
 
+With reconciliation (`ReconcilingLedger`, `service.ledger.pending`) an ambiguous claim is
+*handed over*: unknown(result) plus a pending record; its verdict later settles the entry
+(sent, or unknown for good) or reopens it for one send.
+
 Backends: `MemoryLedger` (one replica) and `RedisLedger` (shared); one contract suite
 (`tests/contract/test_ledger_contract.py`) runs against both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from service.ledger.pending import (
+        Decision,
+        OpenClaim,
+        PendingContext,
+        PendingRecord,
+        Signature,
+    )
 
 
 class BatchState(StrEnum):
@@ -46,6 +60,11 @@ class LedgerEntry:
     # meaningful while CLAIMED and comparable only with entries of the same backend.
     lease_until: float
     result: dict[str, Any] | None = None  # the published result event of a final batch
+    # The claim's request window on the backend's wall clock (epoch seconds: Redis TIME, or
+    # the memory ledger's Clock.now): when it was claimed and when its lease ends. None for
+    # entries written without them (the window of a lapsed claim is then unknown).
+    claimed_at: float | None = None
+    lease_end: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +105,66 @@ class Ledger(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class ReconcilingLedger(Ledger, Protocol):
+    """A ledger that also keeps what reconciliation needs (`service.ledger.pending`).
+
+    Built with `reconcile=True`, each backend also attributes the Push.R id of every result
+    it completes and drops completed or released claims from the index of open claims.
+    """
+
+    async def claim_open(
+        self, key: str, owner: str, lease_seconds: float, signature: Signature
+    ) -> Claim:
+        """`claim`, and index the claim as open with `signature` until it ends."""
+        ...
+
+    async def hand_over(
+        self,
+        key: str,
+        owner: str,
+        result: dict[str, Any],
+        context: PendingContext,
+        *,
+        window: tuple[float, float] | None,
+        deadline_seconds: float,
+    ) -> bool:
+        """Complete the owner's claim as `unknown` with `result` and record the batch as
+        pending, atomically. The window is `window` (a lapsed claim's), or else from the
+        claim to the later of now and claim + `deadline_seconds`. False when the owner no
+        longer holds the claim; True again for a retried call."""
+        ...
+
+    async def now(self) -> float:
+        """The backend's wall clock, epoch seconds (the clock of every window)."""
+        ...
+
+    async def pending(self) -> list[PendingRecord]:
+        """Every pending record, oldest first."""
+        ...
+
+    async def open_claims(self, claimed_before: float) -> list[OpenClaim]:
+        """Open claims made at or before `claimed_before`."""
+        ...
+
+    async def attributed(self, message_ids: Collection[int]) -> set[int]:
+        """Those of `message_ids` that some recorded result owns."""
+        ...
+
+    async def decide(self, decisions: Sequence[Decision], attribute: Collection[int]) -> bool:
+        """Commit the verdicts of one group of batches, all or none, and attribute the
+        list entries the group used. None is applied (False) when any record changed since
+        it was read (another hand-over, another decision)."""
+        ...
+
+    async def finish(self, key: str, generation: int) -> None:
+        """Drop the record once its story is published (a newer generation stays)."""
+        ...
+
+    async def prune_attributed(self, before: float) -> None:
+        """Forget attributions recorded before `before` (no window can reach them)."""
+        ...
 
 
 class LedgerError(Exception):

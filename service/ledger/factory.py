@@ -11,7 +11,7 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialWithJitterBackoff
 
 from service.clock import Clock
-from service.ledger.base import Ledger
+from service.ledger.base import ReconcilingLedger
 from service.ledger.memory import MemoryLedger
 from service.ledger.redis import RedisLedger
 from service.ledger.redis_health import OutageLog
@@ -89,21 +89,25 @@ class SentinelMasterRedis(aioredis.Redis):
             await pool.sentinel_manager.aclose()
 
 
-async def open_ledger(settings: Settings, clock: Clock) -> Ledger:
-    """The ledger named by `settings.ledger_backend`.
+async def open_ledger(
+    settings: Settings, clock: Clock, *, reconcile: bool = False
+) -> ReconcilingLedger:
+    """The ledger named by `settings.ledger_backend`; with `reconcile`, one that also keeps
+    what reconciliation needs (`service.ledger.pending`).
 
     Redis is asked once, never fatally: a Redis that is down or refuses the credentials at
     start-up shows as one log line and a failed readiness (`ping`) and pauses sending,
     rather than crashing the process into a restart loop.
     """
     if settings.ledger_backend == "memory":
-        return MemoryLedger(clock, settings.ledger_ttl_seconds)
+        return MemoryLedger(clock, settings.ledger_ttl_seconds, reconcile=reconcile)
     ledger = RedisLedger(
         redis_client(settings, client_name=f"{settings.client_id}-ledger"),
         prefix=settings.ledger_key_prefix,
         ttl_seconds=settings.ledger_ttl_seconds,
         wait_replicas=wait_replicas(settings),
         outage=OutageLog("ledger"),
+        reconcile=reconcile,
     )
     await ledger.ping()
     return ledger

@@ -22,6 +22,8 @@ from service.ledger.base import (
     ClaimStatus,
     LedgerEntry,
 )
+from service.ledger.memory_reconcile import MemoryReconciliation
+from service.ledger.pending import Signature
 
 # Expired entries reclaimed per write. Each write adds at most one entry, so reclaiming
 # more than one keeps memory bounded over a long run without a background task.
@@ -35,12 +37,17 @@ class _Slot:
     lease_until: float
     expires_at: float
     result: bytes | None = None
+    # the request window on the wall clock (Clock.now), for reconciliation
+    claimed_at: float | None = None
+    lease_end: float | None = None
 
 
-class MemoryLedger:
-    """`Ledger` in process memory; leases and TTLs run on `clock.monotonic()`."""
+class MemoryLedger(MemoryReconciliation):
+    """`Ledger` in process memory; leases and TTLs run on `clock.monotonic()`, request
+    windows on `clock.now()`. With `reconcile`, also a `ReconcilingLedger` (within this
+    process only, like everything else here)."""
 
-    def __init__(self, clock: Clock, ttl_seconds: float) -> None:
+    def __init__(self, clock: Clock, ttl_seconds: float, *, reconcile: bool = False) -> None:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         self._clock = clock
@@ -49,29 +56,39 @@ class MemoryLedger:
         # so the sweep only ever looks at the front. (A lease longer than the TTL may put
         # an entry out of order; it is then reclaimed a little late, never wrongly.)
         self._slots: OrderedDict[str, _Slot] = OrderedDict()
+        super().__init__(reconcile=reconcile)
 
     def __len__(self) -> int:
         return len(self._slots)
 
     async def claim(self, key: str, owner: str, lease_seconds: float) -> Claim:
+        return self._claim(key, owner, lease_seconds, None)
+
+    def _claim(
+        self, key: str, owner: str, lease_seconds: float, signature: Signature | None
+    ) -> Claim:
         _check_lease(lease_seconds)
         now = self._clock.monotonic()
         self._sweep(now)
         slot = self._live(key, now)
         if slot is None:
-            return Claim(ClaimStatus.CLAIMED, self._put_claim(key, owner, now, lease_seconds))
-        if slot.state in FINAL_STATES:
+            claim = Claim(ClaimStatus.CLAIMED, self._put_claim(key, owner, now, lease_seconds))
+        elif slot.state in FINAL_STATES:
             return Claim(ClaimStatus.DONE, _entry(key, slot))
-        live = slot.lease_until > now
-        if slot.owner == owner and live:
-            return Claim(ClaimStatus.CLAIMED, self._put_claim(key, owner, now, lease_seconds))
-        if live:
-            return Claim(ClaimStatus.BUSY, _entry(key, slot))
-        # The holder (possibly this very owner, restarted or cancelled) let the lease lapse
-        # mid-call: whether its request reached Push.R is unknown.
-        old = _entry(key, slot)
-        self._put_claim(key, owner, now, lease_seconds)
-        return Claim(ClaimStatus.TAKEN_OVER, old)
+        elif slot.lease_until > now:
+            if slot.owner != owner:
+                return Claim(ClaimStatus.BUSY, _entry(key, slot))
+            # a retried claim: the window still starts at the first one
+            entry = self._put_claim(key, owner, now, lease_seconds, slot.claimed_at)
+            claim = Claim(ClaimStatus.CLAIMED, entry)
+        else:
+            # The holder (possibly this very owner, restarted or cancelled) let the lease
+            # lapse mid-call: whether its request reached Push.R is unknown.
+            old = _entry(key, slot)
+            self._put_claim(key, owner, now, lease_seconds)
+            claim = Claim(ClaimStatus.TAKEN_OVER, old)
+        self._opened(key, signature)
+        return claim
 
     async def renew(self, key: str, owner: str, lease_seconds: float) -> bool:
         _check_lease(lease_seconds)
@@ -79,7 +96,7 @@ class MemoryLedger:
         slot = self._live(key, now)
         if slot is None or slot.state is not BatchState.CLAIMED or slot.owner != owner:
             return False
-        self._put_claim(key, owner, now, lease_seconds)
+        self._put_claim(key, owner, now, lease_seconds, slot.claimed_at)
         return True
 
     async def complete(
@@ -100,6 +117,7 @@ class MemoryLedger:
         slot.result = payload
         slot.expires_at = now + self._ttl
         self._slots.move_to_end(key)
+        self._closed(key, result)
         return True
 
     async def release(self, key: str, owner: str) -> bool:
@@ -108,6 +126,7 @@ class MemoryLedger:
         if slot is None or slot.state is not BatchState.CLAIMED or slot.owner != owner:
             return False
         del self._slots[key]
+        self._closed(key, None)
         return True
 
     async def get(self, key: str) -> LedgerEntry | None:
@@ -127,13 +146,27 @@ class MemoryLedger:
             return None
         return slot
 
-    def _put_claim(self, key: str, owner: str, now: float, lease_seconds: float) -> LedgerEntry:
+    def _put_claim(
+        self,
+        key: str,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        claimed_at: float | None = None,
+    ) -> LedgerEntry:
         lease_until = now + lease_seconds
-        self._slots[key] = _Slot(
-            BatchState.CLAIMED, owner, lease_until, max(now + self._ttl, lease_until)
+        wall = self._clock.now()
+        slot = _Slot(
+            BatchState.CLAIMED,
+            owner,
+            lease_until,
+            max(now + self._ttl, lease_until),
+            claimed_at=wall if claimed_at is None else claimed_at,
+            lease_end=wall + lease_seconds,
         )
+        self._slots[key] = slot
         self._slots.move_to_end(key)
-        return LedgerEntry(key, BatchState.CLAIMED, owner, lease_until)
+        return _entry(key, slot)
 
     def _sweep(self, now: float) -> None:
         slots = self._slots
@@ -163,4 +196,6 @@ def _check_lease(lease_seconds: float) -> None:
 
 def _entry(key: str, slot: _Slot) -> LedgerEntry:
     result = None if slot.result is None else orjson.loads(slot.result)
-    return LedgerEntry(key, slot.state, slot.owner, slot.lease_until, result)
+    return LedgerEntry(
+        key, slot.state, slot.owner, slot.lease_until, result, slot.claimed_at, slot.lease_end
+    )

@@ -6,11 +6,13 @@ A batch key `K` lives at `{prefix}K` as a hash:
     o  owner of the claim (kept once final: it is who completed it)
     l  lease end, Redis server time in integer milliseconds
     r  the result (orjson bytes), final entries only
+    c  claim time, Redis server time in integer milliseconds (the request window's start)
+    g  the claim's signature, while it is an open claim of a reconciling relay
 
 Leases run on Redis `TIME`, never on a replica's clock: replicas whose clocks disagree
 still agree on whether a lease has lapsed. Every check-then-write happens inside one
-script, so no two replicas can both win a claim. Every Redis failure surfaces as
-`LedgerError` (the engine stops sending until the ledger answers again).
+script (`service.ledger.redis_scripts`), so no two replicas can both win a claim. Every
+Redis failure surfaces as `LedgerError` (the engine stops sending until the ledger answers again).
 
 Redis replicates asynchronously: a write the master acknowledged can be lost if the master
 dies before a replica has it, and a failover then forgets a claim whose SMS was sent. With
@@ -41,93 +43,11 @@ from service.ledger.base import (
     LedgerEntry,
     LedgerError,
 )
+from service.ledger.redis_reconcile import RedisReconciliation
+from service.ledger.redis_scripts import CLAIM, COMPLETE, RELEASE, RENEW
 from service.ledger.redis_wait import confirmed_script, replicas_connected
 
 _T = TypeVar("_T")
-
-# Server time in ms: TIME answers {seconds, microseconds}. Lua numbers are doubles, exact
-# for these integers; '%.0f' writes them without the exponent `tostring` would use.
-_NOW_MS = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
-
-# KEYS[1] entry; ARGV owner, lease_ms, expire_ms.
-# Reply {status, state, owner, lease_ms, result?}: the new claim for `claimed`, otherwise
-# the entry as it stood before the call.
-_CLAIM = (
-    _NOW_MS
-    + """
-local key, owner = KEYS[1], ARGV[1]
-local cur = redis.call('HMGET', key, 's', 'o', 'l', 'r')
-local state, holder, lease = cur[1], cur[2], tonumber(cur[3]) or 0
-local function take()
-  local lease_until = string.format('%.0f', now + tonumber(ARGV[2]))
-  redis.call('HSET', key, 's', 'claimed', 'o', owner, 'l', lease_until)
-  redis.call('PEXPIRE', key, ARGV[3])
-  return lease_until
-end
-if not state then
-  return {'claimed', 'claimed', owner, take()}
-end
-if state ~= 'claimed' then
-  return {'done', state, holder, cur[3], cur[4]}
-end
-if lease > now then
-  if holder == owner then
-    return {'claimed', 'claimed', owner, take()}
-  end
-  return {'busy', state, holder, cur[3]}
-end
-take()
-return {'taken_over', state, holder, cur[3]}
-"""
-)
-
-# KEYS[1] entry; ARGV owner, final state, result, ttl_ms. Returns 1 when recorded.
-# The same owner completing again with the same state also returns 1: a retried call
-# whose first answer was lost must not read as "claim lost".
-_COMPLETE = """
-local cur = redis.call('HMGET', KEYS[1], 's', 'o')
-if cur[2] ~= ARGV[1] then
-  return 0
-end
-if cur[1] == 'claimed' then
-  redis.call('HSET', KEYS[1], 's', ARGV[2], 'r', ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  return 1
-end
-if cur[1] == ARGV[2] then
-  -- a write, so that a WAIT after a retried call covers the first one too
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  return 1
-end
-return 0
-"""
-
-# KEYS[1] entry; ARGV owner, lease_ms, expire_ms. Returns 1 when the lease was extended.
-_RENEW = (
-    _NOW_MS
-    + """
-local cur = redis.call('HMGET', KEYS[1], 's', 'o')
-if cur[1] ~= 'claimed' or cur[2] ~= ARGV[1] then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'l', string.format('%.0f', now + tonumber(ARGV[2])))
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
-)
-
-# KEYS[1] entry; ARGV owner. Returns 1 when the owner's claim was dropped.
-_RELEASE = """
-local cur = redis.call('HMGET', KEYS[1], 's', 'o')
-if cur[1] ~= 'claimed' or cur[2] ~= ARGV[1] then
-  return 0
-end
-redis.call('DEL', KEYS[1])
-return 1
-"""
 
 
 class OutageWatch(Protocol):
@@ -138,8 +58,9 @@ class OutageWatch(Protocol):
     def answered(self) -> None: ...
 
 
-class RedisLedger:
-    """`Ledger` on Redis, shared by every replica that uses the same `prefix`."""
+class RedisLedger(RedisReconciliation):
+    """`Ledger` on Redis, shared by every replica that uses the same `prefix`; with
+    `reconcile`, also a `ReconcilingLedger` (`service.ledger.redis_reconcile`)."""
 
     def __init__(
         self,
@@ -151,6 +72,7 @@ class RedisLedger:
         close_client: bool = True,
         wait_replicas: int = 0,
         outage: OutageWatch | None = None,
+        reconcile: bool = False,
     ) -> None:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
@@ -164,22 +86,28 @@ class RedisLedger:
         self._wait_replicas = wait_replicas
         self._outage = outage
         # register_script keeps the SHA and reloads on NOSCRIPT (e.g. after a restart).
-        self._claim = client.register_script(_CLAIM)
-        self._complete = client.register_script(_COMPLETE)
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
+        self._claim = client.register_script(CLAIM)
+        self._complete = client.register_script(COMPLETE)
+        self._renew = client.register_script(RENEW)
+        self._release = client.register_script(RELEASE)
+        super().__init__(client, prefix, reconcile=reconcile)
 
     async def claim(self, key: str, owner: str, lease_seconds: float) -> Claim:
+        return await self._claim_signed(key, owner, lease_seconds, "")
+
+    async def _claim_signed(
+        self, key: str, owner: str, lease_seconds: float, signature: str
+    ) -> Claim:
         lease_ms = _lease_ms(lease_seconds)
         reply = await self._write(
             "claim",
             self._claim,
-            [self._prefix + key],
-            [owner, lease_ms, max(self._ttl_ms, lease_ms)],
+            [self._prefix + key, self._open_key],
+            [owner, lease_ms, max(self._ttl_ms, lease_ms), signature],
         )
-        status, state, holder, lease = (_text(v) for v in reply[:4])
-        result = reply[4] if len(reply) > 4 else None
-        return Claim(ClaimStatus(status), _entry(key, state, holder, lease, result))
+        status, state, holder, lease, result, claimed = (_text(v or b"") for v in reply[:6])
+        entry = _entry(key, state, holder, lease, result or None, claimed or None)
+        return Claim(ClaimStatus(status), entry)
 
     async def renew(self, key: str, owner: str, lease_seconds: float) -> bool:
         lease_ms = _lease_ms(lease_seconds)
@@ -201,22 +129,31 @@ class RedisLedger:
         reply = await self._write(
             "complete",
             self._complete,
-            [self._prefix + key],
-            [owner, state.value, payload, self._ttl_ms],
+            [self._prefix + key, self._open_key, self._attributed_key],
+            [owner, state.value, payload, self._ttl_ms, self._attribution(result)],
         )
         return int(reply) == 1
 
     async def release(self, key: str, owner: str) -> bool:
-        reply = await self._write("release", self._release, [self._prefix + key], [owner])
+        reply = await self._write(
+            "release", self._release, [self._prefix + key, self._open_key], [owner]
+        )
         return int(reply) == 1
 
     async def get(self, key: str) -> LedgerEntry | None:
-        state, holder, lease, result = await self._call(
-            "get", self._client.hmget(self._prefix + key, ["s", "o", "l", "r"])
+        state, holder, lease, result, claimed = await self._call(
+            "get", self._client.hmget(self._prefix + key, ["s", "o", "l", "r", "c"])
         )
         if state is None:
             return None
-        return _entry(key, _text(state), _text(holder or b""), _text(lease or b"0"), result)
+        return _entry(
+            key,
+            _text(state),
+            _text(holder or b""),
+            _text(lease or b"0"),
+            result,
+            None if claimed is None else _text(claimed),
+        )
 
     async def ping(self) -> bool:
         """Redis answers a look at a key under the prefix (an ACL user barred from the
@@ -277,13 +214,21 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _entry(
-    key: str, state: str, owner: str, lease_ms: str, result: bytes | str | None
+def _entry(  # noqa: PLR0917 - one positional field per hash field, in the hash's order
+    key: str,
+    state: str,
+    owner: str,
+    lease_ms: str,
+    result: bytes | str | None,
+    claimed_ms: str | None,
 ) -> LedgerEntry:
+    lease_until = int(lease_ms or "0") / 1000
     return LedgerEntry(
         key=key,
         state=BatchState(state),
         owner=owner,
-        lease_until=int(lease_ms) / 1000,
+        lease_until=lease_until,
         result=None if result is None else orjson.loads(result),
+        claimed_at=None if claimed_ms is None else int(claimed_ms) / 1000,
+        lease_end=lease_until,
     )

@@ -44,6 +44,16 @@ READINESS_CHECKS = ("group_joined", "kafka", "ledger", "pushr_credentials")
 POLL_OUTCOMES = ("ok", "error", "unauthorized", "not_leader")
 DELIVERY_STATUSES = ("delivered", "failed", "partial_failed")
 UNTRACK_REASONS = ("final", "expired")
+# Reconciliation (service/status/reconciler.py)
+VERDICTS = ("sent", "not_sent", "ambiguous")
+DELIVERY_MODES = ("at_most_once", "at_least_once")
+RECONCILE_WAIT_REASONS = (
+    "window_open",
+    "lapsed_claim",
+    "claim_in_flight",
+    "list_incomplete",
+    "list_unreadable",
+)
 
 
 class _CachedLabels:
@@ -90,6 +100,8 @@ class Histogram(_CachedLabels, prometheus_client.Histogram):
 
 
 class Metrics:
+    RECONCILE_WAIT_REASONS = RECONCILE_WAIT_REASONS
+
     def __init__(self, registry: CollectorRegistry, rejection_reasons: Iterable[str] = ()) -> None:
         reasons = tuple(rejection_reasons)
         ns = NAMESPACE
@@ -227,7 +239,7 @@ class Metrics:
         )
         for status in CLAIM_STATUSES:
             self.ledger_claims.labels(status)
-        for mode in ("at_most_once", "at_least_once"):
+        for mode in DELIVERY_MODES:
             self.unknown_outcomes.labels(mode)
         for outcome in RESULT_OUTCOMES:
             self.results_published.labels(outcome)
@@ -341,3 +353,44 @@ class Metrics:
             self.delivery_reports.labels(delivery)
         for untrack in UNTRACK_REASONS:
             self.status_untracked.labels(untrack)
+
+        # --- reconciliation ---
+        self.reconcile_handoffs = Counter(
+            "reconcile_handoffs",
+            "Ambiguous batches handed to the reconciler, by delivery mode.",
+            ["delivery"],
+            namespace=ns,
+            registry=r,
+        )
+        self.reconcile_verdicts = Counter(
+            "reconcile_verdicts",
+            "Reconciliation verdicts committed, by verdict and delivery mode.",
+            ["verdict", "delivery"],
+            namespace=ns,
+            registry=r,
+        )
+        self.reconcile_pending = Gauge(
+            "reconcile_pending_batches",
+            "Batches waiting for a verdict (as the lease holder's last round saw them).",
+            namespace=ns,
+            registry=r,
+        )
+        self.reconcile_oldest_pending = Gauge(
+            "reconcile_oldest_pending_seconds",
+            "Age of the oldest batch waiting for a verdict (0 when none waits).",
+            namespace=ns,
+            registry=r,
+        )
+        self.reconcile_waiting = Gauge(
+            "reconcile_waiting_batches",
+            "Batches not judged in the last round, by why they wait.",
+            ["reason"],
+            namespace=ns,
+            registry=r,
+        )
+        for mode in DELIVERY_MODES:
+            self.reconcile_handoffs.labels(mode)
+            for verdict in VERDICTS:
+                self.reconcile_verdicts.labels(verdict, mode)
+        for reason in RECONCILE_WAIT_REASONS:
+            self.reconcile_waiting.labels(reason).set(0)

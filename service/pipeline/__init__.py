@@ -12,14 +12,21 @@ where named and used as written here:
         CLAIMED      send it
         DONE         already final: re-publish the stored result, never send
         BUSY         another owner holds a live lease: wait, ask again
-        TAKEN_OVER   a lease lapsed mid-call: ambiguous, per delivery mode
+        TAKEN_OVER   a lease lapsed mid-call: ambiguous, per delivery mode (or handed over)
     PushrClient.send_*() ──► ProviderResult.outcome: Outcome      (pushr.outcomes)
         ACCEPTED, REJECTED           final: complete the ledger entry
-        AMBIGUOUS                    maybe sent: at_most_once → `unknown`; at_least_once → resend
+        AMBIGUOUS                    maybe sent: at_most_once → `unknown`; at_least_once → resend;
+                                     with reconciliation, in both modes: handed over (handoff)
         RETRY_SAFE, BREAKER_OPEN     certainly not sent: release the claim, back off, retry
         INSUFFICIENT_BALANCE, UNAUTHORIZED   certainly not sent: release, close the gate
     BatchState (ledger.base)        what the ledger remembers: claimed → sent | rejected | unknown
     ResultOutcome (contract.events) what a result event says: sent | scheduled | rejected | unknown
+    Verdict (ledger.pending)        what reconciliation decided of a handed-over batch:
+        SENT          the list shows it: settle it `sent`, never resend
+        NOT_SENT      nothing in its window: send it once now, in both modes
+        AMBIGUOUS     the list cannot tell: at_most_once → `unknown` for good; at_least_once
+                      → resend
+    Reconciliation (contract.events) on results: pending | sent | not_sent | ambiguous
 
 Exceptions the pipeline catches on purpose, and nothing else:
 

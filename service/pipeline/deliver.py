@@ -10,6 +10,10 @@
 
 A claim is held only while a request may be in the air, so a long pause (no balance,
 breaker open) never lets a lease lapse into a false "ambiguous".
+
+With a `Handoff` (reconciliation on), both ambiguous branches hand a plain batch to the
+reconciler instead, in both delivery modes: `unknown` now, and the verdict later decides
+(`service.pipeline.handoff`). A taken-over claim is never resent before that verdict.
 """
 
 from __future__ import annotations
@@ -19,18 +23,21 @@ import itertools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from service.backoff import Backoff
 from service.clock import Clock
 from service.contract.events import ResultOutcome
 from service.ledger.base import BatchState, Claim, ClaimStatus, Ledger, LedgerError
+from service.ledger.pending import Signature
 from service.observability.logging import get_logger
 from service.pipeline.gate import SendGate
+from service.pipeline.handoff import Handoff, Origin, signature_of, window_of
 from service.pipeline.plan import Batch
 from service.pushr.outcomes import Outcome, ProviderResult
 
 log = get_logger(__name__)
+_T = TypeVar("_T")
 
 # Result outcome stored in the ledger and published, by final ledger state.
 SendFn = Callable[[Batch], Awaitable[ProviderResult]]
@@ -59,8 +66,10 @@ class BatchDeliverer:
         on_claim: Callable[[ClaimStatus], None] | None = None,
         on_ledger_error: Callable[[], None] | None = None,
         on_unknown: Callable[[str], None] | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self._ledger = ledger
+        self._handoff = handoff
         self._gate = gate
         self._clock = clock
         self._backoff = Backoff(retry_base, retry_cap, rng)
@@ -77,19 +86,26 @@ class BatchDeliverer:
         self._renewer: asyncio.Task[None] | None = None
 
     async def deliver(
-        self, batch: Batch, delivery: str, send: SendFn, make_result: ResultFn
+        self,
+        batch: Batch,
+        delivery: str,
+        send: SendFn,
+        make_result: ResultFn,
+        *,
+        origin: Origin | None = None,
     ) -> Delivered:
+        """`origin` (the accepted event, or a pending batch's stored context) lets an
+        ambiguous outcome be handed to the reconciler; without it nothing is handed over."""
         # One owner per delivery attempt, not per process: if this process abandoned the
         # batch mid-request and meets it again, its old claim must look foreign. A counter
         # suffices (and is cheaper than uuid4): `self._owner` is unique per incarnation.
         attempt = next(self._attempt_ids)
         owner = f"{self._owner}:{attempt}"
+        signature = signature_of(origin, batch) if self._handoff else None
         pauses = 0
         while True:
             probe = await self._gate.pass_through()
-            claim = await self._ledger_call(
-                lambda: self._ledger.claim(batch.key, owner, self._lease)
-            )
+            claim = await self._ledger_call(lambda: self._claim(batch.key, owner, signature))
             if self._on_claim:
                 self._on_claim(claim.status)
             if claim.status is ClaimStatus.DONE:
@@ -103,6 +119,19 @@ class BatchDeliverer:
             if claim.status is ClaimStatus.TAKEN_OVER:
                 if self._on_unknown:
                     self._on_unknown(delivery)
+                window = window_of(claim.entry)
+                if signature is not None and origin is not None and window is not None:
+                    self._gate.report(probe)
+                    unknown = make_result(batch, "unknown", None, "lease_expired")
+                    return await self._hand_over(
+                        batch,
+                        owner,
+                        unknown,
+                        origin,
+                        delivery=delivery,
+                        window=window,
+                        provider=None,
+                    )
                 if delivery == "at_most_once":
                     self._gate.report(probe)
                     return await self._finish_unknown(
@@ -128,6 +157,18 @@ class BatchDeliverer:
                 self._gate.report(probe, answered=True)
                 if self._on_unknown:
                     self._on_unknown(delivery)
+                if signature is not None and origin is not None:
+                    why = provider.detail or "ambiguous"
+                    unknown = make_result(batch, "unknown", provider, why)
+                    return await self._hand_over(
+                        batch,
+                        owner,
+                        unknown,
+                        origin,
+                        delivery=delivery,
+                        window=None,
+                        provider=provider,
+                    )
                 if delivery == "at_most_once":
                     return await self._finish_unknown(
                         batch, owner, provider, make_result, provider.detail or "ambiguous"
@@ -184,6 +225,27 @@ class BatchDeliverer:
                 elif isinstance(answer, BaseException):
                     log.error("lease_renew_failed", error=type(answer).__name__)
 
+    def _claim(self, key: str, owner: str, signature: Signature | None) -> Awaitable[Claim]:
+        if signature is not None and self._handoff is not None:
+            return self._handoff.ledger.claim_open(key, owner, self._lease, signature)
+        return self._ledger.claim(key, owner, self._lease)
+
+    async def _hand_over(
+        self,
+        batch: Batch,
+        owner: str,
+        unknown: dict[str, Any],
+        origin: Origin,
+        *,
+        delivery: str,
+        window: tuple[float, float] | None = None,
+        provider: ProviderResult | None = None,
+    ) -> Delivered:
+        assert self._handoff is not None
+        result, write = self._handoff.write(batch, owner, unknown, origin, window)
+        self._handoff.written(batch.key, delivery, await self._ledger_call(write))
+        return Delivered(result, replayed=False, provider=provider)
+
     def _replay(self, claim: Claim) -> Delivered:
         entry = claim.entry
         result = dict(entry.result or {}) if entry else {}
@@ -209,7 +271,7 @@ class BatchDeliverer:
             # Our lease lapsed and another owner took the batch over; it decides from here.
             log.warning("ledger_claim_lost", batch_key=batch.key, state=str(state))
 
-    async def _ledger_call(self, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def _ledger_call(self, call: Callable[[], Awaitable[_T]]) -> _T:
         """Retry the ledger until it answers: nothing may be sent without it."""
         failures = 0
         while True:

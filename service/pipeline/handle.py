@@ -165,7 +165,9 @@ class RecordHandler:
         async with self._send_slots:
             self._metrics.batches_in_flight.inc()
             try:
-                return await self._deliverer.deliver(batch, request.delivery, send, make_result)
+                return await self._deliverer.deliver(
+                    batch, request.delivery, send, make_result, origin=accepted
+                )
             finally:
                 self._metrics.batches_in_flight.dec()
 

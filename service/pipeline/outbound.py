@@ -16,7 +16,7 @@ from service.contract import (
     status_expired,
     status_rejected,
 )
-from service.contract.events import ResultOutcome
+from service.contract.events import RECONCILING, ResultOutcome
 from service.pipeline.plan import Batch
 from service.pushr.outcomes import ProviderResult
 
@@ -84,11 +84,14 @@ class EventFactory:
         request = accepted.request
         summary = BatchSummary.of(r["outcome"] for r in results)
         ids = [r["pushr_message_id"] for r in results if isinstance(r.get("pushr_message_id"), int)]
+        # "reconciling": an `unknown` here is the reconciler's to settle, a later status follows
+        waiting = any(r.get("reconciliation") == "pending" for r in results)
         return build_status_event(
             event_id=request.event_id,
             idempotency_key=request.idempotency_key,
             status=summary.overall(),
             at=self._clock.now(),
+            reason=RECONCILING if waiting else None,
             batches=summary,
             recipients_accepted=len(request.recipients),
             recipients_rejected=len(accepted.rejected_recipients),

@@ -3,6 +3,9 @@
 Newest first, paginated (`count`, `next`, `previous`). Entries are kept only when they have
 the fields the relay relies on (an integer id, a status); a page that is not shaped like
 Push.R's answer fails the read, so a caller never mistakes a broken page for an empty list.
+The other fields (message, sender id, recipients count, cost, created) are what the
+reconciler matches on; each is None when absent or of another type, and the reconciler
+refuses to judge by an entry that lacks one.
 
 The JWT comes from `Credentials` (`service.pushr.credentials`), the seam every reader of
 the list shares. A 401 renews it once and reads the page again (a token revoked early, or
@@ -34,6 +37,11 @@ class ListReadError(Exception):
 class ListEntry:
     id: int
     status: str
+    message: str | None = None
+    sender_id: str | None = None
+    recipients_count: int | None = None
+    cost: str | None = None
+    created: str | None = None  # as Push.R wrote it (its processing time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,22 @@ def _entry(item: Any) -> ListEntry | None:
     if not isinstance(item, dict):
         return None
     message_id, status = item.get("id"), item.get("status")
-    if isinstance(message_id, int) and isinstance(status, str):
-        return ListEntry(message_id, status)
-    return None
+    if not isinstance(message_id, int) or not isinstance(status, str):
+        return None
+    count = item.get("recipients_count")
+    cost = item.get("cost")
+    return ListEntry(
+        message_id,
+        status,
+        message=_text(item.get("message")),
+        sender_id=_text(item.get("sender_id")),
+        recipients_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+        cost=str(cost)
+        if isinstance(cost, str | int | float) and not isinstance(cost, bool)
+        else None,
+        created=_text(item.get("created")),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

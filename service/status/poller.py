@@ -14,6 +14,10 @@
   shared backoff, never sooner than the poll interval); the next success resets it.
 - A scheduled message stays `pending` until its time: one due later than the track TTL stops
   being polled before it is delivered.
+- **One reader for reconciliation too.** With a `Reconciler`, the same round's pages serve
+  it: paging goes on until both the oldest tracked id and the oldest time the reconciler
+  needs are reached (either may need nothing), and the reconciler judges only a round
+  that read that far.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
 from service.pipeline.publish import Publisher
 from service.status.list_reader import ListReadError, MessageListReader
+from service.status.reconciler import Reconciler
 from service.status.tracked import TrackedMessage, TrackStore
 
 log = get_logger(__name__)
@@ -44,8 +49,9 @@ MAX_BACKOFF_INTERVALS: Final = 32
 
 
 def lease_seconds(poll_seconds: float) -> float:
-    """Long enough to outlive a slow round, short enough for a quick take-over."""
-    return max(3 * poll_seconds, 60.0)
+    """Three rounds, so a holder that missed one keeps it; it is renewed before every page,
+    so a long round does not outlive it. At least 10 s: a round's first page may be slow."""
+    return max(3 * poll_seconds, 10.0)
 
 
 class StatusPoller:
@@ -61,8 +67,10 @@ class StatusPoller:
         rng: random.Random,
         poll_seconds: float,
         track_ttl_seconds: float,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self._reader = reader
+        self._reconciler = reconciler
         self._publisher = publisher
         self._store = store
         self._lease = lease
@@ -80,6 +88,8 @@ class StatusPoller:
             while True:
                 await self._clock.sleep(await self.round())
         finally:
+            if self._reconciler is not None:
+                await self._reconciler.close()
             if self._leader:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._lease.release())
@@ -90,6 +100,8 @@ class StatusPoller:
             if not await self._hold_lease():
                 self._metrics.status_polls.labels("not_leader").inc()
                 self._metrics.status_tracked.set(0)
+                if self._reconciler is not None:
+                    self._reconciler.idle()
                 return self._interval
             await self.poll_once()
         except ListReadError as failed:
@@ -127,13 +139,32 @@ class StatusPoller:
     async def poll_once(self) -> None:
         tracked = await self._live_tracked()
         self._metrics.status_tracked.set(len(tracked))
-        if not tracked:
-            return
-        oldest = min(tracked)
+        reconciler = self._reconciler
+        needed = None if reconciler is None else await reconciler.begin()
+        complete = not tracked and needed is None
+        try:
+            complete = await self._page(tracked, reconciler, needed, complete)
+        except Exception:
+            if reconciler is not None:  # what needs no list goes on: sends, events, pruning
+                await reconciler.finish(complete=False)
+            raise
+        self._metrics.status_tracked.set(len(tracked))
+        if reconciler is not None:
+            await reconciler.finish(complete=complete)
+
+    async def _page(
+        self,
+        tracked: dict[int, TrackedMessage],
+        reconciler: Reconciler | None,
+        needed: float | None,
+        complete: bool,
+    ) -> bool:
+        """Read pages newest first for both; True when both had all they needed."""
+        oldest = min(tracked) if tracked else 0
         url: str | None = None
-        for number in range(MAX_PAGES):
+        for number in range(0 if complete else MAX_PAGES):
             if number and not await self._hold_lease():
-                return  # another replica took over mid-round; it reads the rest
+                break  # another replica took over mid-round; it reads the rest
             page = await self._reader.page(url)
             self._metrics.status_poll_pages.inc()
             for entry in page.entries:
@@ -142,11 +173,15 @@ class StatusPoller:
                     await self._changed(seen, entry.status)
                     if entry.status in FINAL_STATUSES:
                         tracked.pop(seen.message_id, None)
+            if reconciler is not None and needed is not None:
+                reconciler.take(page.entries)
             url = page.next_url
-            # newest first: a page reaching the oldest tracked id is the last one needed
-            if url is None or not page.entries or min(e.id for e in page.entries) <= oldest:
-                break
-        self._metrics.status_tracked.set(len(tracked))
+            # newest first: a page reaching the oldest tracked id is the last the poller needs
+            polled = not tracked or not page.entries or min(e.id for e in page.entries) <= oldest
+            reconciled = reconciler is None or reconciler.reached(page.entries)
+            if url is None or (polled and reconciled):
+                return True
+        return complete
 
     async def _live_tracked(self) -> dict[int, TrackedMessage]:
         """The tracked set without (and untracking) what outlived the track TTL."""

@@ -1,6 +1,6 @@
 """Chaos fixtures: a session-wide collector that every scenario reports into and that writes
 `reports/chaos.json` and `reports/chaos.md` (short runs: `reports/chaos-short.*`) at the end;
-a private Redis per test (scenarios stop it).
+a private Redis per test (scenarios stop it); the sandbox of every scenario.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from service.devkit.sandbox import RunningSandbox, SandboxConfig
 from tests.chaos.report import ChaosReport
 from tests.fixtures.redis import RedisServer
+from tests.fixtures.sandbox import SEED, SandboxFactory
 
 _REPORT = ChaosReport()
 
@@ -58,3 +60,11 @@ def private_redis(redis_executable: str, tmp_path: Path) -> Iterator[RedisServer
         yield server
     finally:
         server.stop(kill=True)
+
+
+@pytest.fixture
+def sandbox(sandbox_factory: SandboxFactory) -> RunningSandbox:
+    """The chaos sandbox: its list shows a processed request a second after its `created`
+    (an eventually consistent list: the relay's settle time must cover it) and pages 100
+    messages at a time."""
+    return sandbox_factory(SandboxConfig(seed=SEED, page_size=100, list_lag_s=1.0))

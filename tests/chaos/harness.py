@@ -51,6 +51,7 @@ class InputEvent:
     message: str
     recipient: str  # as sent in the event (local form)
     normalised: str  # 233XXXXXXXXX, as the sandbox counts it
+    bulk: bool = False  # the one text many events share (else a text of its own, an OTP)
 
     def to_json(self, delivery: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -64,18 +65,20 @@ class InputEvent:
         return body
 
 
-def make_events(count: int, *, start: int = 0) -> list[InputEvent]:
+def make_events(count: int, *, start: int = 0, bulk_share: float = 0.0) -> list[InputEvent]:
     """`count` valid plain events, one recipient each, all recipients distinct: any
-    (message, recipient) the sandbox accepts twice is a duplicate SMS."""
+    (message, recipient) the sandbox accepts twice is a duplicate SMS. Every text is the
+    event's own (an OTP), except for a `bulk_share` of events that all carry one text."""
     run = uuid.uuid4().hex[:8]
+    every = round(1 / bulk_share) if bulk_share else 0
     events = []
     for i in range(start, start + count):
         local = f"024{1_000_000 + i:07d}"
         normalised, why = normalise_phone(local)
         assert normalised is not None, (local, why)
-        events.append(
-            InputEvent(f"chaos-{run}-{i}", f"Chaos run {run} message {i}", local, normalised)
-        )
+        bulk = bool(every) and i % every == every - 1
+        text = f"Chaos run {run}: weekend sale at Osu" if bulk else f"Chaos run {run} code {i}"
+        events.append(InputEvent(f"chaos-{run}-{i}", text, local, normalised, bulk))
     return events
 
 
@@ -154,12 +157,19 @@ class Reader(TopicReader):
         self.arrivals.append(time.monotonic())
 
     def finals(self) -> dict[str, dict[str, Any]]:
-        """event id -> its last final status event."""
+        """event id -> its last final status event (Push.R's delivery reports aside: they
+        come later, from the status poller, and say nothing of the send)."""
         out: dict[str, dict[str, Any]] = {}
         for r in self.records:
-            if r.get("type") == "status" and r.get("status") in FINAL_STATUSES:
+            if r.get("type") != "status" or r.get("reason") == "delivery_report":
+                continue
+            if r.get("status") in FINAL_STATUSES:
                 out[str(r.get("event_id"))] = r
         return out
+
+    def settled(self) -> dict[str, dict[str, Any]]:
+        """`finals`, without those still waiting for a reconciliation verdict."""
+        return {k: v for k, v in self.finals().items() if v.get("reason") != "reconciling"}
 
     def first_final_after(self, moment: float) -> float | None:
         for r, at in zip(self.records, self.arrivals, strict=False):

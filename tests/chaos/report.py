@@ -24,6 +24,8 @@ class Row:
     longest_recovery_s: float | None = None
     notes: list[str] = field(default_factory=list)
     passed: bool = True
+    # reconciliation, when the scenario ran with it (tests/chaos/reconcile_check.py)
+    reconciled: dict[str, int] | None = None
 
 
 class ChaosReport:
@@ -44,8 +46,13 @@ class ChaosReport:
         unknown: int = 0,
         recovery_s: float | None = None,
         note: str = "",
+        reconciled: dict[str, int] | None = None,
     ) -> None:
         row = self.rows.setdefault(scenario, Row(scenario))
+        if reconciled is not None:
+            row.reconciled = {
+                k: (row.reconciled or {}).get(k, 0) + v for k, v in reconciled.items()
+            }
         row.runs += 1
         row.events += events
         row.lost += lost
@@ -62,19 +69,27 @@ class ChaosReport:
         self.leaks_found += found
 
     def fail(self, scenario: str) -> None:
-        self.rows.setdefault(scenario, Row(scenario)).passed = False
+        """Mark the scenario's rows failed (a run may report one row per workload)."""
+        rows = [r for name, r in self.rows.items() if name.startswith(scenario)]
+        for row in rows or [self.rows.setdefault(scenario, Row(scenario))]:
+            row.passed = False
 
     def table(self) -> str:
         lines = [
-            "| scenario | runs | events | lost | duplicates | unknown | longest recovery (s) |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| scenario | runs | events | lost | duplicates | unknown | ambiguous before | "
+            "reconciled sent | not sent, then sent | left ambiguous | wrong verdicts | "
+            "longest recovery (s) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        keys = ("ambiguous_before", "reconciled_sent", "reconciled_not_sent_then_sent",
+                "left_ambiguous", "wrong_verdicts")  # fmt: skip
         for r in self.rows.values():
             rec = "-" if r.longest_recovery_s is None else f"{r.longest_recovery_s:.1f}"
             name = r.scenario if r.passed else f"{r.scenario} (FAILED)"
+            seen = " | ".join("-" if r.reconciled is None else str(r.reconciled[k]) for k in keys)
             lines.append(
                 f"| {name} | {r.runs} | {r.events} | {r.lost} | {r.duplicates} | "
-                f"{r.unknown} | {rec} |"
+                f"{r.unknown} | {seen} | {rec} |"
             )
         lines.append("")
         lines.append(

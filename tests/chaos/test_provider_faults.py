@@ -1,5 +1,7 @@
 """Provider faults from the sandbox (at most once): nothing lost, nothing sent twice, the
-breaker opens on outages and 5xx bursts, provider requests stay bounded."""
+breaker opens on outages and 5xx bursts, provider requests stay bounded. Hangs, resets and
+late answers run with reconciliation on (and a tenth of bulk texts): every verdict is
+checked against the sandbox's record (see tests/chaos/reconcile_check.py)."""
 
 from __future__ import annotations
 

@@ -23,10 +23,15 @@ from tests.contract.ledger_backends import (
 from tests.fixtures.redis_secure import SentinelSetup, TlsRedis
 
 
+def _reconcile(request: pytest.FixtureRequest) -> bool:
+    """A test module with `RECONCILE_LEDGER = True` gets ledgers built with reconcile=True."""
+    return bool(getattr(request.module, "RECONCILE_LEDGER", False))
+
+
 @pytest.fixture
-async def memory_backend() -> AsyncIterator[Backend]:
+async def memory_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     clock = ManualClock()
-    ledger = MemoryLedger(clock, TTL)
+    ledger = MemoryLedger(clock, TTL, reconcile=_reconcile(request))
 
     async def let_time_pass(seconds: float) -> None:
         clock.advance(seconds)
@@ -44,29 +49,35 @@ async def memory_backend() -> AsyncIterator[Backend]:
 
 @pytest.fixture
 async def redis_backend(
-    redis_client: aioredis.Redis, redis_key_prefix: str
+    request: pytest.FixtureRequest, redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> AsyncIterator[RedisBackend]:
-    backend = redis_ledger_backend("redis", redis_client, redis_key_prefix)
+    backend = redis_ledger_backend(
+        "redis", redis_client, redis_key_prefix, reconcile=_reconcile(request)
+    )
     yield backend
     await backend.ledger.close()
 
 
 @pytest.fixture
 async def redis_tls_acl_backend(
-    redis_tls: TlsRedis, redis_key_prefix: str
+    request: pytest.FixtureRequest, redis_tls: TlsRedis, redis_key_prefix: str
 ) -> AsyncIterator[RedisBackend]:
     settings = Settings(**redis_tls.settings())
-    async for backend in own_client_backend("redis-tls-acl", settings, redis_key_prefix):
+    async for backend in own_client_backend(
+        "redis-tls-acl", settings, redis_key_prefix, reconcile=_reconcile(request)
+    ):
         yield backend
 
 
 @pytest.fixture
 async def redis_sentinel_backend(
-    redis_sentinel: SentinelSetup, redis_key_prefix: str
+    request: pytest.FixtureRequest, redis_sentinel: SentinelSetup, redis_key_prefix: str
 ) -> AsyncIterator[RedisBackend]:
     settings = Settings(**redis_sentinel.settings())
     assert wait_replicas(settings) == 1, "Sentinel's default: every write on the replica too"
-    async for backend in own_client_backend("redis-sentinel", settings, redis_key_prefix):
+    async for backend in own_client_backend(
+        "redis-sentinel", settings, redis_key_prefix, reconcile=_reconcile(request)
+    ):
         yield backend
 
 

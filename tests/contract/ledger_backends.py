@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from service.ledger import BatchState, Ledger, RedisLedger, factory
+from service.ledger import BatchState, RedisLedger, factory
+from service.ledger.base import ReconcilingLedger
 from service.ledger.redis_options import wait_replicas
 from service.settings import Settings
 
@@ -25,7 +26,7 @@ RESULT = {"outcome": "sent", "message_ids": [101, 102], "detail": {"cost": "0.05
 @dataclass
 class Backend:
     name: str
-    ledger: Ledger
+    ledger: ReconcilingLedger  # built with reconcile=True only by the `reconciling` fixtures
     let_time_pass: Callable[[float], Awaitable[None]]
     assert_expires_after_ttl: Callable[[str], Awaitable[None]]
 
@@ -36,10 +37,15 @@ class RedisBackend(Backend):
 
 
 def redis_ledger_backend(
-    name: str, client: aioredis.Redis, prefix: str, *, replicas: int = 0
+    name: str, client: aioredis.Redis, prefix: str, *, replicas: int = 0, reconcile: bool = False
 ) -> RedisBackend:
     ledger = RedisLedger(
-        client, prefix=prefix, ttl_seconds=TTL, close_client=False, wait_replicas=replicas
+        client,
+        prefix=prefix,
+        ttl_seconds=TTL,
+        close_client=False,
+        wait_replicas=replicas,
+        reconcile=reconcile,
     )
 
     async def assert_expires_after_ttl(key: str) -> None:
@@ -51,11 +57,13 @@ def redis_ledger_backend(
 
 
 async def own_client_backend(
-    name: str, settings: Settings, prefix: str
+    name: str, settings: Settings, prefix: str, *, reconcile: bool = False
 ) -> AsyncIterator[RedisBackend]:
     """A backend on a client built from `settings` by the relay's builder; keys removed after."""
     client = factory.redis_client(settings, client_name="pushr-relay-test")
-    backend = redis_ledger_backend(name, client, prefix, replicas=wait_replicas(settings))
+    backend = redis_ledger_backend(
+        name, client, prefix, replicas=wait_replicas(settings), reconcile=reconcile
+    )
     try:
         yield backend
     finally:

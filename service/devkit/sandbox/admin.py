@@ -8,6 +8,7 @@
     POST /_sandbox/outage {"duration_s": 2, "start_s": 0}
     GET  /_sandbox/state                       businesses, balances, lifecycle, message counts
     POST /_sandbox/lifecycle {...}             replace the lifecycle for new messages
+    POST /_sandbox/list {"lag_s": 2}           list each message lag_s after its `created`
     GET  /_sandbox/balance?business=1
     POST /_sandbox/balance {"business": 1, "balance": "10.00"} | {"business": 1, "top_up": "5"}
     POST /_sandbox/token {"business": 1, "ttl_s": 60}       -> {"access": "<jwt>", ...}
@@ -121,6 +122,10 @@ def lifecycle(server: SandboxServer, query: dict[str, str], body: dict[str, Any]
     return server.set_lifecycle(body).to_dict()
 
 
+def list_lag(server: SandboxServer, query: dict[str, str], body: dict[str, Any]) -> Any:
+    return {"lag_s": server.set_list_lag(float(body.get("lag_s", 0.0)))}
+
+
 def get_balance(server: SandboxServer, query: dict[str, str], body: dict[str, Any]) -> Any:
     business = _business(server, query.get("business"))
     return {"business": business, "balance": server.state.accounts.balance(business)}
@@ -161,6 +166,7 @@ _HANDLERS = {
     ("POST", "outage"): outage,
     ("GET", "state"): state,
     ("POST", "lifecycle"): lifecycle,
+    ("POST", "list"): list_lag,
     ("GET", "balance"): get_balance,
     ("POST", "balance"): set_balance,
     ("POST", "token"): token,

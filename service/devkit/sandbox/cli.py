@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=6700, help="0: any free port")
     p.add_argument("--config", help="JSON file: accounts, faults, lifecycle, seed, ...")
     p.add_argument("--seed", type=int, help="random seed for faults and outcomes")
+    p.add_argument("--list-lag-s", type=float,
+                   help="list each message this long after its `created`")  # fmt: skip
     t = p.add_argument_group("HTTPS and tokens")
     t.add_argument("--tls-cert", metavar="FILE", help="PEM certificate: serve HTTPS")
     t.add_argument("--tls-key", metavar="FILE", help="PEM key of --tls-cert")
@@ -80,6 +82,10 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
     config = SandboxConfig.load(args.config) if args.config else SandboxConfig()
     if args.seed is not None:
         config.seed = args.seed
+    if args.list_lag_s is not None:
+        if args.list_lag_s < 0:
+            raise ValueError("--list-lag-s must be >= 0")
+        config.list_lag_s = args.list_lag_s
     given = {
         "tls_cert_file": args.tls_cert,
         "tls_key_file": args.tls_key,

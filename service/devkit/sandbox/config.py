@@ -11,6 +11,8 @@
                     "fail_recipients": ["233200000001"]},
       "seed": 42,                 # fault and outcome draws; null: a random seed
       "jwt_secret": "...", "page_size": 10,
+      "list_lag_s": 0,            # a processed request shows in the list this long after
+                                  # its `created` (an eventually consistent list)
       "access_token_ttl_s": 300,  # simplejwt's defaults: 5 minutes, and 1 day for refresh
       "refresh_token_ttl_s": 86400,
       "tls_cert_file": "server.crt", "tls_key_file": "server.key",   # serve HTTPS
@@ -43,6 +45,7 @@ class SandboxConfig:
     seed: int | None = None
     jwt_secret: str = jwt.DEFAULT_SECRET
     page_size: int = 10
+    list_lag_s: float = 0.0
     retention: int = 100_000
     ring_size: int = 10_000
     access_token_ttl_s: float = jwt.ACCESS_TTL_S
@@ -94,6 +97,7 @@ class SandboxConfig:
             seed=None if seed is None else int(seed),
             jwt_secret=str(raw.get("jwt_secret", base.jwt_secret)),
             page_size=int(raw.get("page_size", base.page_size)),
+            list_lag_s=float(raw.get("list_lag_s", base.list_lag_s)),
             retention=int(raw.get("retention", base.retention)),
             ring_size=int(raw.get("ring_size", base.ring_size)),
             access_token_ttl_s=float(raw.get("access_token_ttl_s", base.access_token_ttl_s)),

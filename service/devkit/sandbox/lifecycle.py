@@ -168,6 +168,17 @@ class MessageStore:
     def count(self, business: int) -> int:
         return len(self._by_business.get(business, ()))
 
+    def created_after(self, business: int, moment: float) -> int:
+        """How many of the newest messages were created after `moment` (ids follow
+        processing order, so they are the last ones)."""
+        bucket = self._by_business.get(business, [])
+        hidden = 0
+        for message in reversed(bucket):
+            if message.created <= moment:
+                break
+            hidden += 1
+        return hidden
+
     def page(self, business: int, offset: int, limit: int) -> list[Message]:
         """Newest first: items offset .. offset+limit-1 of the reversed list."""
         bucket = self._by_business.get(business, [])

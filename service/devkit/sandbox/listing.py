@@ -2,6 +2,11 @@
 
 DRF's page-number pagination renamed as Push.R has it: `data`, `count`, `next`,
 `previous`; `?page=N` (from 1) and `?page_size=N` (default from the config, at most 100).
+
+A message is listed from its `created` on (the moment its request was processed: resets
+and late answers were processed, hangs never were), plus `list_lag_s`: an eventually
+consistent list, as the reconciler's settle time must allow for. Template sends list one
+message per rendered row (one recipient each), created when the request is processed.
 """
 
 from __future__ import annotations
@@ -47,13 +52,15 @@ def list_messages(state: SandboxState, request: Request) -> Handled:
     page = v.parse_int(params.get("page", "1"))
     size = v.parse_int(params.get("page_size", str(state.page_size)))
     size = state.page_size if size is None or size < 1 else min(size, MAX_PAGE_SIZE)
-    count = state.messages.count(business_id)
+    now = state.clock.now()
+    lag = state.list_lag_s
+    hidden = state.messages.created_after(business_id, now - lag) if lag > 0 else 0
+    count = state.messages.count(business_id) - hidden
     last_page = max(1, -(-count // size))
     if page is None or not 1 <= page <= last_page:
         return rejected(404, {"detail": "Invalid page."}, business_id)
 
-    now = state.clock.now()
-    items = state.messages.page(business_id, (page - 1) * size, size)
+    items = state.messages.page(business_id, hidden + (page - 1) * size, size)
     host = request.headers.get(b"host", b"localhost").decode("latin-1")
     base = f"{state.scheme}://{host}{path}"
 

@@ -149,6 +149,9 @@ class RunningSandbox:
             for _ in range(2):
                 self.call(lambda: None)
 
+    def set_list_lag(self, seconds: float) -> float:
+        return self.call(self.server.set_list_lag, seconds)
+
     def issue_token(self, business: int = 1, ttl_s: float | None = None) -> str:
         return self.server.issue_token(business, ttl_s)
 

@@ -62,6 +62,7 @@ class SandboxServer:
             self.rng,
             jwt_secret=config.jwt_secret,
             page_size=config.page_size,
+            list_lag_s=config.list_lag_s,
             retention=config.retention,
             ring_size=config.ring_size,
             access_ttl_s=config.access_token_ttl_s,
@@ -135,6 +136,13 @@ class SandboxServer:
         self.state.lifecycle = config
         return config
 
+    def set_list_lag(self, seconds: float) -> float:
+        """Show each message in the list only `seconds` after its `created`."""
+        if seconds < 0:
+            raise ValueError("list lag must be >= 0")
+        self.state.list_lag_s = float(seconds)
+        return self.state.list_lag_s
+
     def outage(self, duration_s: float, start_s: float = 0.0) -> None:
         """Close the listening socket (and open connections) for `duration_s`."""
         if self._outages is None:
@@ -155,6 +163,7 @@ class SandboxServer:
         """Back to the start-up state: accounts, messages, traffic, faults, lifecycle."""
         self.state.reset()
         self.state.lifecycle = self.config.lifecycle
+        self.state.list_lag_s = self.config.list_lag_s
         if self._outages is not None:
             self._outages.end_all()
         self.set_faults(self.config.faults)

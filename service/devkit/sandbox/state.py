@@ -34,6 +34,7 @@ class SandboxState:
         *,
         jwt_secret: str = jwt.DEFAULT_SECRET,
         page_size: int = 10,
+        list_lag_s: float = 0.0,
         retention: int = 100_000,
         ring_size: int = 10_000,
         access_ttl_s: float = jwt.ACCESS_TTL_S,
@@ -48,6 +49,7 @@ class SandboxState:
         self.refresh_ttl_s = refresh_ttl_s
         self.scheme = "http"  # "https" when served over TLS (the list's `next` links use it)
         self.page_size = page_size
+        self.list_lag_s = list_lag_s
         self.messages = MessageStore(retention)
         self.traffic = Traffic(ring_size)
         self._created_second = -1

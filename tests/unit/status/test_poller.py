@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from service.builders import Core, build_status_store, status_polling_enabled
+from service.builders import Core
 from service.clock import ManualClock
 from service.contract.schemas import STATUS, schema_errors
 from service.ledger.lease import LocalLease
@@ -27,6 +27,7 @@ from service.pushr.client import PushrClient
 from service.pushr.credentials import StaticToken
 from service.pushr.ratelimit import RateLimiter
 from service.settings import Settings
+from service.status.builders import build_status_store, status_polling_enabled
 from service.status.list_reader import MessageListReader
 from service.status.poller import StatusPoller
 from service.status.tracked import MemoryTrackStore, TrackedMessage
