@@ -224,12 +224,16 @@ class Bench:
         print(f"\n== scenario {sc.key}: {sc.title}", file=sys.stderr, flush=True)
         self.prepare_sandbox(sc.latency_ms)
         prefix = f"bench-{self.run_id}-{sc.key}"
-        peer_topics = [f"peer-{name}" for name in self.args.peers]
-        topics = {k: f"{prefix}-{k}" for k in ("in", "out", "dlq", "naive-out", *peer_topics)}
-        await create_topics(self.bootstrap, [topics["in"]], partitions=PARTITIONS)
+        peer_ins = [f"peer-{name}-in" for name in self.args.peers]
+        peer_outs = [f"peer-{name}" for name in self.args.peers]
+        topics = {
+            k: f"{prefix}-{k}" for k in ("in", "out", "dlq", "naive-out", *peer_ins, *peer_outs)
+        }
+        inbound = ["in", *peer_ins]
+        await create_topics(self.bootstrap, [topics[k] for k in inbound], partitions=PARTITIONS)
         await create_topics(
             self.bootstrap,
-            [t for k, t in topics.items() if k != "in"],
+            [t for k, t in topics.items() if k not in inbound],
             partitions=PARTITIONS,
             config={"message.timestamp.type": "LogAppendTime"},
         )
@@ -380,7 +384,7 @@ class Bench:
         )
         result["ceilings"] = ceilings
         result["naive"] = naive
-        result["peers"] = await self.peers(sc, topics, total)
+        result["peers"] = await self.peers(sc, topics)
         result["best_peer"] = targets.best_peer(result["peers"])
         result["fastest_peer"] = targets.fastest_peer(result["peers"])
         result["ratios"] = targets.ratios(sc, result, IN_FLIGHT, BATCH_SIZE)
@@ -390,27 +394,30 @@ class Bench:
         print(f"   naive: {naive}", file=sys.stderr, flush=True)
         return result
 
-    async def peers(self, sc: Scenario, topics: dict[str, str], total: int) -> dict[str, Any]:
-        """Each selected peer in turn, on the scenario's inbound topic (send-sms events only)."""
+    async def peers(self, sc: Scenario, topics: dict[str, str]) -> dict[str, Any]:
+        """Each selected peer in turn on the scenario's events (send-sms events only)."""
         if sc.kind != "sms" or sc.key not in self.args.peer_scenarios:
             return {}
+        warmup = [event(sc, "w", i) for i in range(sc.warmup)]
+        burst = [event(sc, "t", i) for i in range(sc.events)]
+        # a bulk event takes many requests: wait long enough for concurrent ones to finish
+        seconds = min(WAIT_BOUND_S / 4, self.args.peer_seconds * sc.requests_per_event(BATCH_SIZE))
         results: dict[str, Any] = {}
         for name in self.args.peers:
-            out_topic = topics[f"peer-{name}"]
             self.prepare_sandbox(sc.latency_ms)
             run = PeerRun(
                 scenario=sc.key,
                 bootstrap=self.bootstrap,
-                in_topic=topics["in"],
-                out_topic=out_topic,
+                in_topic=topics[f"peer-{name}-in"],
+                out_topic=topics[f"peer-{name}"],
                 sandbox_url=self.sandbox_url,
                 concurrency=IN_FLIGHT,
                 partitions=PARTITIONS,
                 batch_size=BATCH_SIZE,
-                total=total,
-                warmup=sc.warmup,
+                warmup=warmup,
+                burst=burst,
                 warmup_seconds=self.args.peer_seconds,
-                seconds=self.args.peer_seconds,
+                seconds=max(self.args.peer_seconds, seconds),
                 cpu=self.work_cpu,
                 logs=self.logs,
             )
