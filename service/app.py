@@ -142,7 +142,7 @@ async def run(
         handler = build_handler(core, ledger, client, publisher, deliverer=deliverer)
         consumer = build_consumer(settings)
         consumer_loop = build_consumer_loop(core, consumer, handler)
-        consumer.subscribe([settings.in_topic], listener=consumer_loop.listener())
+        consumer.subscribe(settings.in_topics(), listener=consumer_loop.listener())
         await consumer.start()
         stack.push_async_callback(consumer.stop)
         health.kafka_ping = kafka_ping(consumer)

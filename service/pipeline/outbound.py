@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.clock import Clock
@@ -80,21 +81,45 @@ class EventFactory:
     def rejected(self, rejection: Rejection, event_id: str) -> dict[str, Any]:
         return status_rejected(rejection, at=self._clock.now(), event_id=event_id)
 
-    def final(self, accepted: Accepted, results: list[dict[str, Any]]) -> dict[str, Any]:
+    def final(self, accepted: Accepted, tally: Tally) -> dict[str, Any]:
         request = accepted.request
-        summary = BatchSummary.of(r["outcome"] for r in results)
-        ids = [r["pushr_message_id"] for r in results if isinstance(r.get("pushr_message_id"), int)]
-        # "reconciling": an `unknown` here is the reconciler's to settle, a later status follows
-        waiting = any(r.get("reconciliation") == "pending" for r in results)
+        summary = BatchSummary.of(tally.outcomes, tally.total)
         return build_status_event(
             event_id=request.event_id,
             idempotency_key=request.idempotency_key,
             status=summary.overall(),
             at=self._clock.now(),
-            reason=RECONCILING if waiting else None,
+            reason=RECONCILING if tally.reconciling else "expired" if summary.expired else None,
+            detail=f"{summary.expired} batch(es) expired before their request"
+            if summary.expired
+            else None,
             batches=summary,
             recipients_accepted=len(request.recipients),
             recipients_rejected=len(accepted.rejected_recipients),
-            pushr_message_ids=ids,
+            pushr_message_ids=tally.message_ids,
             metadata=request.metadata,
+            priority=request.priority,
         )
+
+
+@dataclass(slots=True)
+class Tally:
+    """What the final status needs of an event's results, kept as they are published (in
+    the order batches finish; message ids sorted by batch), not the results themselves."""
+
+    total: int
+    outcomes: list[ResultOutcome] = field(default_factory=list)
+    _ids: dict[int, int] = field(default_factory=dict)  # batch index -> Push.R message id
+    # an `unknown` among them is the reconciler's to settle: a later status follows
+    reconciling: bool = False
+
+    def add(self, result: dict[str, Any]) -> None:
+        self.outcomes.append(result["outcome"])
+        self.reconciling = self.reconciling or result.get("reconciliation") == "pending"
+        message_id = result.get("pushr_message_id")
+        if isinstance(message_id, int):
+            self._ids[int(result.get("batch_index") or 0)] = message_id
+
+    @property
+    def message_ids(self) -> list[int]:
+        return [self._ids[index] for index in sorted(self._ids)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.bench import lanes
 from tests.bench.peers import NAIVE, RELAY, Guarantees
 
 NO_KAFKA = "— (HTTP loop, no Kafka)"
@@ -108,16 +109,20 @@ def machine_line(data: dict[str, Any]) -> str:
 
 
 def markdown(data: dict[str, Any]) -> str:
-    return "\n\n".join([comparison(data), latency(data), targets_table(data), machine_line(data)])
+    parts = [comparison(data), latency(data), targets_table(data)] if data["scenarios"] else []
+    if data.get("lanes"):
+        parts.append(lanes.markdown(data["lanes"]))
+    return "\n\n".join([*parts, machine_line(data)])
 
 
 def target_lines(data: dict[str, Any]) -> list[str]:
     """One plain line per target: `a: service / naive >= 5: 6.10 met`."""
+    judged = [(s["scenario"], t) for s in data["scenarios"] for t in s["targets"]]
+    if data.get("lanes"):
+        judged += [("e", t) for t in data["lanes"]["targets"]]
     return [
-        f"{s['scenario']}: {t['target']} {t['goal']}: {_n(t['value'], 2)} "
-        f"{met_word(t['met']).strip('*')}"
-        for s in data["scenarios"]
-        for t in s["targets"]
+        f"{key}: {t['target']} {t['goal']}: {_n(t['value'], 2)} {met_word(t['met']).strip('*')}"
+        for key, t in judged
     ]
 
 

@@ -167,3 +167,10 @@ def test_a_peer_that_failed_is_shown_with_its_error_and_no_figures():
     row = next(line for line in text.splitlines() if "broken" in line)
     assert "(no result within 120s)" in row
     assert "| — | — | — | — | — |" in row
+
+
+def test_the_lanes_scenarios_targets_are_printed_with_the_others():
+    data = run_data(scenario_result())
+    data["lanes"] = {"targets": [{"target": "bulk / rate limit", "value": 0.93, "goal": ">= 0.9",
+                                  "met": True}]}  # fmt: skip
+    assert report.target_lines(data)[-1] == "e: bulk / rate limit >= 0.9: 0.93 met"
