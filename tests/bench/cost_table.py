@@ -8,6 +8,8 @@ A sample is charged to one step: to `logs` or `metrics` when either is anywhere 
 (a log line's cost includes the masking its scrubber does), else to the step of the innermost
 frame that names one, else to `kafka client I/O` for aiokafka's shared connection code, else
 to `event loop & other`. Inside the decoder, the line decides between decode and validate.
+A thread-pool worker waiting for work (the relay decodes large events in a thread) is idle,
+although py-spy samples it: such samples are left out.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ _INNERMOST = (
     ("pipeline glue", ("service/pipeline/", "service/kafka/consume.py")),
 )  # fmt: skip
 _FALLBACK = (("kafka client I/O", ("aiokafka/",)),)
+_IDLE_WORKER = "concurrent/futures/thread.py"
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -86,13 +89,19 @@ def classify(frames: list[str]) -> str:
     return "event loop & other"
 
 
+def is_idle_worker(frames: list[str]) -> bool:
+    """A concurrent.futures worker blocked on its queue, with no work item under it."""
+    return bool(frames) and frames[-1].startswith("_worker (") and _IDLE_WORKER in frames[-1]
+
+
 def step_samples(path: Path) -> Counter[str]:
     counts: Counter[str] = Counter()
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
             frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
-            counts[classify(frames)] += int(count)
+            if not is_idle_worker(frames):
+                counts[classify(frames)] += int(count)
     return counts
 
 

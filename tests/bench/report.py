@@ -8,6 +8,7 @@ from typing import Any
 from tests.bench import lanes
 from tests.bench.peers import NAIVE, RELAY, Guarantees
 
+FEW_EVENTS = 10  # fewer results than this in a peer's window make its rate a lower bound
 NO_KAFKA = "— (HTTP loop, no Kafka)"
 CONSUME_ONLY = "— (consumes only)"
 
@@ -31,6 +32,8 @@ def systems(s: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     rows = [("**relay**", guarantees_cell(RELAY), s["service"])]
     for name, peer in s.get("peers", {}).items():
         label = f"{name}: {peer['label']}" if "error" not in peer else f"{name} ({peer['error']})"
+        if 0 < peer.get("events", FEW_EVENTS) < FEW_EVENTS:
+            label += f" (only {peer['events']} events finished in its window: a lower bound)"
         rows.append((label, guarantees_cell(Guarantees(**peer["guarantees"])), peer))
     rows.append(("naive consumer (one event at a time)", guarantees_cell(NAIVE), s["naive"]))
     ce = s["ceilings"]

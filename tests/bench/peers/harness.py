@@ -182,6 +182,7 @@ async def run_peer(name: str, run: PeerRun, children: Children) -> dict[str, Any
     return {
         **out,
         "events": len(done),
+        "burst_done": reader.count(burst_ids) == len(burst_ids),
         "failed": len(reader.failed),
         "seconds": span_s,
         "events_per_s": len(done) / span_s if done else None,

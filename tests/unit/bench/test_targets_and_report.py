@@ -174,3 +174,12 @@ def test_the_lanes_scenarios_targets_are_printed_with_the_others():
     data["lanes"] = {"targets": [{"target": "bulk / rate limit", "value": 0.93, "goal": ">= 0.9",
                                   "met": True}]}  # fmt: skip
     assert report.target_lines(data)[-1] == "e: bulk / rate limit >= 0.9: 0.93 met"
+
+
+def test_a_peer_with_few_events_in_its_window_is_marked_a_lower_bound():
+    lumpy = {**peer(0.1, WEAKER), "events": 1}
+    steady = {**peer(900.0, WEAKER), "events": 7200}
+    text = report.markdown(run_data(scenario_result(lumpy=lumpy, steady=steady)))
+    rows = [line for line in text.splitlines() if line.startswith("| a | ")]
+    assert "(only 1 events finished in its window: a lower bound)" in rows[1]
+    assert "lower bound" not in rows[2]
