@@ -33,7 +33,7 @@ def systems(s: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     for name, peer in s.get("peers", {}).items():
         label = f"{name}: {peer['label']}" if "error" not in peer else f"{name} ({peer['error']})"
         if 0 < peer.get("events", FEW_EVENTS) < FEW_EVENTS:
-            label += f" (only {peer['events']} events finished in its window: a lower bound)"
+            label += f" (only {peer['events']} finished in its window: a lower bound)"
         rows.append((label, guarantees_cell(Guarantees(**peer["guarantees"])), peer))
     rows.append(("naive consumer (one event at a time)", guarantees_cell(NAIVE), s["naive"]))
     ce = s["ceilings"]
