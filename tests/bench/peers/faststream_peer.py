@@ -66,10 +66,13 @@ def build(
             )
             statuses.append(response.status_code)
             bodies.append(response.json())
-        result = {"type": "result", "event_id": event.event_id, "http_status": statuses}
-        await broker.publish(
-            {**result, "bodies": bodies}, topic=args.out_topic, key=event.event_id.encode()
-        )
+        result = {
+            "type": "result",
+            "event_id": event.event_id,
+            "http_status": statuses,
+            "bodies": bodies,
+        }
+        await broker.publish(result, topic=args.out_topic, key=event.event_id.encode())
         done[0] += 1
         if done[0] >= args.count:
             finished.set()
