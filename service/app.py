@@ -23,13 +23,19 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
+from service.accounts.held import HeldAccounts
+from service.accounts.load import account_secrets, contract_limits, load_accounts
+from service.accounts.runtime import (
+    AccountTrackers,
+    build_accounts,
+    one_account,
+    spend_store,
+)
 from service.builders import (
     Core,
     build_consumer,
     build_consumer_loop,
-    build_deliverer,
     build_handler,
-    build_pushr_client,
     kafka_ping,
 )
 from service.clock import Clock, SystemClock
@@ -120,16 +126,38 @@ async def run(
         # TLS and JWT files that cannot be used end start-up in one line, before any connection
         http = build_http_client(settings)
         stack.push_async_callback(http.aclose)
-        polling = status_polling_enabled(settings)
-        credentials = build_credentials(settings, http, clock) if polling else None
+        configs = load_accounts(settings)  # an unusable accounts file: one line per problem
+        polled = [c for c in configs if status_polling_enabled(c.settings)]
+        credentials = {
+            c.name: made
+            for c in polled
+            if (made := build_credentials(c.settings, http, clock)) is not None
+        }
         # credentials the broker refuses end start-up in one line (exit 2), not a retry loop
         await check_kafka_access(settings.kafka_bootstrap_servers, settings.kafka_client_security())
-        reconciling = reconciliation_enabled(settings)
+        # reconciliation judges the ledger's pending batches against one account's list
+        reconciling = one_account(configs) and reconciliation_enabled(configs[0].settings)
         ledger = await open_ledger(settings, clock, reconcile=reconciling)
         stack.push_async_callback(ledger.close)
         health.ledger_ping = ledger.ping
-        rate_redis = closing_redis(stack, settings, "rate", needed=settings.rate_limit_rps > 0)
-        client = build_pushr_client(core, http, rate_redis)
+        limited = any(c.settings.rate_limit_rps > 0 for c in configs)
+        rate_redis = closing_redis(stack, settings, "rate", needed=limited)
+        shared = settings.ledger_backend == "redis"
+        spend_redis = closing_redis(stack, settings, "spend", needed=shared)
+        names = [c.name for c in configs]
+        held = HeldAccounts(
+            names, metrics, health, clock, redis=spend_redis, prefix=settings.ledger_key_prefix
+        )
+        accounts = build_accounts(
+            core,
+            configs,
+            http=http,
+            ledger=ledger,
+            rate_redis=rate_redis,
+            store=spend_store(core, spend_redis),
+            held=held,
+            reconciling=ledger if reconciling else None,
+        )
 
         producer = AIOKafkaProducer(**settings.kafka_common(), **producer_options())
         await producer.start()
@@ -137,37 +165,53 @@ async def run(
 
         sender = tracing.producer(producer)
         publisher = Publisher(sender, settings.out_topic, settings.dlq_topic)
-        if polling:
-            status_redis = closing_redis(
-                stack, settings, "status", needed=settings.ledger_backend == "redis"
+        status_parts = {}
+        if polled:
+            status_redis = closing_redis(stack, settings, "status", needed=shared)
+            status_parts = {
+                c.name: build_status_store(accounts[c.name].core, status_redis) for c in polled
+            }
+            trackers = {name: tracker for name, (_, _, tracker) in status_parts.items()}
+            publisher = TrackingPublisher(
+                sender, settings.out_topic, settings.dlq_topic, AccountTrackers(trackers)
             )
-            store, lease, tracker = build_status_store(core, status_redis)
-            publisher = TrackingPublisher(sender, settings.out_topic, settings.dlq_topic, tracker)
 
-        deliverer = build_deliverer(core, ledger, ledger if reconciling else None)
-        handler = build_handler(core, ledger, client, publisher, deliverer=deliverer)
         consumer = build_consumer(settings)
+        routes = {name: part.route for name, part in accounts.items()}
+        handler = build_handler(
+            core,
+            ledger,
+            accounts[names[0]].client,
+            publisher,
+            routes=routes,
+            limits=contract_limits(settings, configs),
+        )
         consumer_loop = build_consumer_loop(core, consumer, handler)
         consumer.subscribe(settings.in_topics(), listener=consumer_loop.listener())
         await consumer.start()
         stack.push_async_callback(consumer.stop)
         health.kafka_ping = kafka_ping(consumer)
 
-        if credentials is not None:
+        for name, (store, lease, _) in status_parts.items():
+            if name not in credentials:
+                continue
+            part = accounts[name]
             reconciler = None
             if reconciling:
-                reconciler = build_reconciler(core, ledger, deliverer, client, publisher)
+                reconciler = build_reconciler(
+                    part.core, ledger, part.route.deliverer, part.client, publisher
+                )
             poller = build_status_poller(
-                core,
-                client,
+                part.core,
+                part.client,
                 publisher,
                 store,
                 lease,
-                credentials=credentials,
+                credentials=credentials[name],
                 reconciler=reconciler,
             )
-            start_background(stack, poller.run(), "status-poller")
-            log.info("status_poller_started", interval=settings.status_poll_seconds)
+            start_background(stack, poller.run(), f"status-poller-{name}")
+            log.info("status_poller_started", interval=settings.status_poll_seconds, account=name)
 
         server = await stack.enter_async_context(
             HealthServer(health, registry, settings.http_host, settings.http_port, metrics=metrics)
@@ -179,6 +223,7 @@ async def run(
             metrics_port=server.port,
             ledger=settings.ledger_backend,
             transport=settings.http_transport,
+            accounts=names,
         )
         await consumer_loop.run(stop, settings.shutdown_grace_seconds)
         log.info("relay_stopped")
@@ -193,6 +238,7 @@ def configured_secrets(settings: Settings) -> list[str]:
     values += redis_secret_values(settings)
     values += egress_secrets(settings, os.environ)
     values += settings.kafka_security().secrets()
+    values += account_secrets(settings)
     if (dlq_keys := settings.dlq_sealing_keys()) is not None:
         values += dlq_keys.secrets()
     return [v for v in values if v]

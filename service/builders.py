@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import httpx
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 
+from service.accounts.held import HeldAccounts
 from service.clock import Clock
 from service.contract import Contract, ContractLimits
 from service.contract.dead_letter import DeadLetters
 from service.contract.decoder import peek_priority
+from service.contract.model import DEFAULT_ACCOUNT
 from service.kafka.consume import ConsumerLoop
 from service.ledger.base import Ledger, ReconcilingLedger
 from service.ledger.redis_rate import RedisRateLimiter
@@ -32,6 +34,7 @@ from service.pipeline.handle import HandlerConfig, RecordHandler
 from service.pipeline.handoff import Handoff
 from service.pipeline.lanes import LaneHooks, SendSlots
 from service.pipeline.publish import Publisher
+from service.pipeline.route import AccountRoute
 from service.priority import LaneOrder, Priority
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import PushrClient
@@ -57,21 +60,38 @@ class Core:
     tracing: Tracing = field(default_factory=Tracing.off)
 
 
-def build_gate(core: Core) -> SendGate:
-    metrics, health = core.metrics, core.health
-
+def build_gate(
+    core: Core, held: HeldAccounts, account: str = DEFAULT_ACCOUNT, *, may_park: bool = False
+) -> SendGate:
     def on_change(reason: str, closed: bool) -> None:
-        metrics.sending_paused.labels(reason).set(1 if closed else 0)
-        if reason == "credentials_rejected":
-            health.credentials_ok = not closed
-        log.warning("sending_paused" if closed else "sending_resumed", reason=reason)
+        held.change(account, reason, closed)
 
     return SendGate(
         core.clock,
         core.settings.balance_recheck_seconds,
         on_change=on_change,
         order=lane_order(core.settings),
+        may_park=may_park,
     )
+
+
+def build_breakers(core: Core) -> BreakerSet:
+    """One set for every account: a breaker counts only what fails for all keys alike
+    (5xx, timeouts, refused connections); what Push.R answers per key acts on the
+    account's own gate and rate limit."""
+    metrics = core.metrics
+
+    def on_breaker(endpoint: str, state: str) -> None:
+        for name in ("closed", "open", "half_open"):
+            metrics.breaker_state.labels(endpoint, name).set(1 if name == state else 0)
+        log.warning("breaker_state", endpoint=endpoint, state=state)
+
+    return BreakerSet.from_settings(core.settings, core.clock, on_state_change=on_breaker)
+
+
+def build_send_slots(settings: Settings) -> SendSlots:
+    """One per connection to Push.R, shared by every account's deliverer."""
+    return SendSlots(settings.http_max_connections, lane_order(settings))
 
 
 def lane_order(settings: Settings) -> LaneOrder:
@@ -91,8 +111,13 @@ def lane_hooks(metrics: Metrics) -> LaneHooks:
 
 
 def build_pushr_client(
-    core: Core, http: httpx.AsyncClient, rate_redis: aioredis.Redis | None
+    core: Core,
+    http: httpx.AsyncClient,
+    rate_redis: aioredis.Redis | None,
+    *,
+    breakers: BreakerSet | None = None,
 ) -> PushrClient:
+    """The client of the account in `core.settings` (its keys, its rate limit)."""
     settings, clock, metrics = core.settings, core.clock, core.metrics
     shared: RateBudget | None = None
     if rate_redis is not None:
@@ -105,17 +130,12 @@ def build_pushr_client(
         metrics.rate_limit_waits.inc()
         metrics.rate_limit_wait_seconds.inc(seconds)
 
-    def on_breaker(endpoint: str, state: str) -> None:
-        for name in ("closed", "open", "half_open"):
-            metrics.breaker_state.labels(endpoint, name).set(1 if name == state else 0)
-        log.warning("breaker_state", endpoint=endpoint, state=state)
-
     return PushrClient(
         http,
         settings,
         clock=clock,
         rng=core.rng,
-        breakers=BreakerSet.from_settings(settings, clock, on_state_change=on_breaker),
+        breakers=breakers or build_breakers(core),
         limiter=RateLimiter.from_settings(settings, clock, shared=shared, on_wait=on_wait),
         hooks=ClientHooks(
             on_request=lambda ep, outcome: metrics.provider_requests.labels(ep, str(outcome)).inc(),
@@ -127,10 +147,20 @@ def build_pushr_client(
 
 
 def build_deliverer(
-    core: Core, ledger: Ledger, reconciling: ReconcilingLedger | None = None
+    core: Core,
+    ledger: Ledger,
+    reconciling: ReconcilingLedger | None = None,
+    *,
+    gate: SendGate | None = None,
+    slots: SendSlots | None = None,
 ) -> BatchDeliverer:
-    """With `reconciling` (the same ledger), ambiguous batches are handed to the reconciler."""
+    """With `reconciling` (the same ledger), ambiguous batches are handed to the reconciler.
+    `gate` and `slots`: the account's gate and the process's send slots; none = both its own,
+    for the one account, `default`."""
     settings, metrics = core.settings, core.metrics
+    if gate is None:
+        held = HeldAccounts([DEFAULT_ACCOUNT], metrics, core.health, core.clock)
+        gate = build_gate(core, held)
     handoff = None
     if reconciling is not None:
         handoff = Handoff(
@@ -140,7 +170,7 @@ def build_deliverer(
         )
     return BatchDeliverer(
         ledger=core.tracing.ledger(ledger, backend=settings.ledger_backend),
-        gate=build_gate(core),
+        gate=gate,
         clock=core.clock,
         rng=core.rng,
         owner=core.owner,
@@ -150,7 +180,7 @@ def build_deliverer(
         on_claim=lambda status: metrics.ledger_claims.labels(str(status)).inc(),
         on_ledger_error=metrics.ledger_errors.inc,
         on_unknown=lambda mode: metrics.unknown_outcomes.labels(mode).inc(),
-        slots=SendSlots(settings.http_max_connections, lane_order(settings)),
+        slots=slots or build_send_slots(settings),
         lane_hooks=lane_hooks(metrics),
         handoff=handoff,
     )
@@ -163,11 +193,17 @@ def build_handler(
     publisher: Publisher,
     *,
     deliverer: BatchDeliverer | None = None,
+    routes: Mapping[str, AccountRoute] | None = None,
+    limits: ContractLimits | None = None,
 ) -> RecordHandler:
+    """`routes` (`service.accounts.runtime`): one per account; without them, `client` and
+    `deliverer` send for the one account, `default`."""
     settings, metrics = core.settings, core.metrics
+    if deliverer is None and routes:
+        deliverer = next(iter(routes.values())).deliverer
     deliverer = deliverer or build_deliverer(core, ledger)
     return RecordHandler(
-        contract=Contract(ContractLimits.from_settings(settings)),
+        contract=Contract(limits or ContractLimits.from_settings(settings)),
         deliverer=deliverer,
         client=client,
         publisher=publisher,
@@ -179,6 +215,7 @@ def build_handler(
             batches_per_event=settings.batches_per_event,
             topic_lanes=settings.topic_lanes(),
         ),
+        routes=routes,
         dead_letters=DeadLetters(settings.dlq_sealing_keys()),
     )
 
@@ -214,6 +251,7 @@ def build_consumer_loop(
         lane_of=record_lane(s.topic_lanes()),
         lane_topics=s.topic_lanes(),
         fetch_ahead_bytes=s.fetch_ahead_bytes,
+        max_parked=s.max_parked_events,
     )
 
 

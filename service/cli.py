@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "kafka": ("service.devkit.broker.cli", "start|stop|status a local Apache Kafka broker"),
     "produce": ("service.devkit.produce", "produce JSON-lines events to a topic"),
     "demo": ("service.devkit.demo", "run broker, sandbox and service with sample events"),
+    "accounts": ("service.ops.accounts", "list accounts and their holds; release a hold"),
 }
 
 
@@ -57,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pushr-relay: configuration error: {settings_problems(exc)}", file=sys.stderr)
         return EXIT_CONFIGURATION
     except ConfigurationError as exc:
-        print(f"pushr-relay: configuration error: {exc}", file=sys.stderr)
+        # one line per problem (an accounts file may have several)
+        for line in str(exc).splitlines() or [""]:
+            print(f"pushr-relay: configuration error: {line}", file=sys.stderr)
         return EXIT_CONFIGURATION
     return code
 

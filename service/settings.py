@@ -270,6 +270,28 @@ class Settings(BaseSettings):
         "0 = pause at once.",
     )
 
+    # --- accounts and spend guards (README "Accounts and spend guards") --------------------
+    accounts_file: Path | None = Field(
+        None,
+        description="YAML or JSON file of Push.R accounts (keys, limits, budgets); none = one "
+        "account, `default`, from the settings above.",
+    )
+    blast_radius_recipients: int = Field(
+        10_000,
+        ge=0,
+        description="Hold an account that sends one text to more recipients than this within "
+        "the window below (a loop, a campaign sent twice); 0 = off.",
+    )
+    blast_radius_minutes: int = Field(
+        10, ge=1, le=1440, description="Window of the blast-radius guard, in minutes."
+    )
+    max_parked_events: int = Field(
+        1000,
+        ge=0,
+        description="Events of held accounts kept waiting aside, uncommitted, while other "
+        "accounts' events in the same partitions go on (several accounts only).",
+    )
+
     # --- idempotency ledger ----------------------------------------------------------------
     ledger_backend: Literal["memory", "redis"] = Field(
         "memory", description="memory (one replica) or redis (shared by replicas)."

@@ -17,12 +17,14 @@ from typing import Any, Final, cast
 import orjson
 
 from service.contract.model import (
+    DEFAULT_ACCOUNT,
     INVALID_MESSAGE,
     METADATA_TOO_LARGE,
     NO_VALID_RECIPIENTS,
     SENDER_ID_NOT_ALLOWED,
     TEMPLATE_INVALID,
     TOO_MANY_RECIPIENTS,
+    UNKNOWN_ACCOUNT,
     Accepted,
     ContractLimits,
     Estimate,
@@ -127,6 +129,7 @@ def accept(
         metadata=echo.metadata,
         business=int(business) if content.template is not None and business is not None else None,
         priority=priority,
+        account=obj.get("account") or DEFAULT_ACCOUNT,
     )
     warnings = content_warnings(content) + lane_warnings + timing_warnings
     return Accepted(request, content.rejected, warnings, content.cost, expired)
@@ -160,7 +163,8 @@ def echo_fields(obj: dict[str, Any], limits: ContractLimits) -> Echo:
 
 
 def check_limits(obj: dict[str, Any], limits: ContractLimits, echo: Echo) -> Refusal | None:
-    """The relay's own limits: recipients per event, metadata size, allowed sender ids."""
+    """The relay's own limits: recipients per event, metadata size, a known account, its
+    allowed sender ids."""
     items_field = "rows" if "template" in obj else "recipients"
     count = len(obj[items_field])
     if count > limits.max_recipients:
@@ -170,8 +174,18 @@ def check_limits(obj: dict[str, Any], limits: ContractLimits, echo: Echo) -> Ref
         )
     if echo.metadata_problem is not None:
         return Refusal(METADATA_TOO_LARGE, (echo.metadata_problem,))
+    account = obj.get("account") or DEFAULT_ACCOUNT
+    accounts = limits.account_senders
+    if accounts is None:
+        allowlist = limits.sender_id_allowlist
+        known = account == DEFAULT_ACCOUNT
+    else:
+        allowlist = accounts.get(account, frozenset())
+        known = account in accounts
+    if not known:
+        error = FieldError("/account", "unknown", "names no account this relay sends for")
+        return Refusal(UNKNOWN_ACCOUNT, (error,))
     sender_id = obj.get("sender_id")
-    allowlist = limits.sender_id_allowlist
     if sender_id is not None and allowlist and sender_id not in allowlist:
         error = FieldError("/sender_id", "not_allowed", "is not in the relay's allow-list")
         return Refusal(SENDER_ID_NOT_ALLOWED, (error,))

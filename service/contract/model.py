@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -30,6 +31,8 @@ INVALID_SCHEDULE: Final = "invalid_schedule"
 SCHEDULE_PASSED: Final = "schedule_passed"
 TEMPLATE_INVALID: Final = "template_invalid"
 NO_VALID_RECIPIENTS: Final = "no_valid_recipients"
+UNKNOWN_ACCOUNT: Final = "unknown_account"
+DEFAULT_ACCOUNT: Final = "default"
 
 REJECTION_REASONS: Final = (
     EMPTY_PAYLOAD,
@@ -47,6 +50,7 @@ REJECTION_REASONS: Final = (
     SCHEDULE_PASSED,
     TEMPLATE_INVALID,
     NO_VALID_RECIPIENTS,
+    UNKNOWN_ACCOUNT,
 )
 
 
@@ -131,6 +135,7 @@ class SmsRequest:
     business: int | None
     # the lane it waits in (README "Priority lanes"); a lane topic's lane wins over the field
     priority: Priority = "normal"
+    account: str = DEFAULT_ACCOUNT  # the Push.R account it is sent from (accounts file)
 
     @property
     def ledger_key(self) -> str:
@@ -139,6 +144,8 @@ class SmsRequest:
     def to_json_dict(self) -> dict[str, Any]:
         """The normalised event; valid against sms-request v1 and a fixed point of decode."""
         out: dict[str, Any] = {"event_id": self.event_id}
+        if self.account != DEFAULT_ACCOUNT:
+            out["account"] = self.account
         if self.idempotency_key is not None:
             out["idempotency_key"] = self.idempotency_key
         if self.kind == "plain":
@@ -190,6 +197,9 @@ class ContractLimits:
     delivery_default: DeliveryMode
     # `critical` events without `expires_at` expire this long after they were produced
     critical_default_expiry_seconds: float = 0.0
+    # Account name -> its allowed sender ids (empty = any). None: one account, `default`,
+    # under `sender_id_allowlist`; an event naming any other account is `unknown_account`.
+    account_senders: Mapping[str, frozenset[str]] | None = None
 
     @classmethod
     def defaults(cls) -> ContractLimits:

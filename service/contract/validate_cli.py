@@ -19,8 +19,9 @@ from typing import IO
 
 import orjson
 
+from service.accounts.load import contract_limits, load_accounts
 from service.contract.decoder import Contract
-from service.contract.model import ContractLimits, Rejection
+from service.contract.model import Rejection
 from service.contract.schemas import SchemaSetupError
 from service.settings import Settings
 
@@ -76,7 +77,8 @@ def cli_main(argv: list[str]) -> int:
     # bad settings reach `service.cli`, which reports them without their values
     settings = Settings()
     try:
-        contract = Contract(ContractLimits.from_settings(settings))
+        # with an accounts file, events may name its accounts (each with its sender ids)
+        contract = Contract(contract_limits(settings, load_accounts(settings)))
     except SchemaSetupError as exc:
         print(f"pushr-relay validate: cannot start: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE

@@ -15,6 +15,8 @@
   revoke's and the final commit.
 - Every wait (retry backoff, commit interval, revoke and stop deadlines) is on the
   injected Clock, so tests step time instead of sleeping.
+- A record waiting at a held account's gate is parked (`service.pipeline.parking`):
+  it stops counting against these bounds and stays uncommitted until it finishes.
 - On revoke: wait for the partition's work up to a deadline, commit, then let go.
 - On stop: stop fetching, drain within the grace period, commit, return.
 """
@@ -35,9 +37,11 @@ from service.backoff import Backoff
 from service.clock import Clock, sleep_unless_set, wait_on_clock
 from service.kafka.intake import LaneIntake, LaneOf, Waiting
 from service.kafka.offsets import OffsetTracker
+from service.kafka.parked import Parking, RecordSpot
 from service.observability.health import Health
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
+from service.pipeline.parking import current_spot
 from service.priority import DEFAULT_PRIORITY, Priority
 
 log = get_logger(__name__)
@@ -66,6 +70,7 @@ class ConsumerLoop:
         lane_of: LaneOf | None = None,
         lane_topics: dict[str, Priority] | None = None,
         fetch_ahead_bytes: int = 0,
+        max_parked: int = 0,
     ) -> None:
         self._consumer = consumer
         self._handle = handle
@@ -91,6 +96,8 @@ class ConsumerLoop:
             lane_of=lane_of or (lambda _topic, _value: DEFAULT_PRIORITY),
         )
         self._stopping = False
+        gauge = metrics.accounts.events_parked
+        self.parking = Parking(self.tracker, max_parked, gauge, self._parked)
 
     def listener(self) -> ConsumerRebalanceListener:
         return _Rebalance(self)
@@ -159,9 +166,12 @@ class ConsumerLoop:
     async def _run_one(
         self, tp: TopicPartition, record: Any, lane: Priority = DEFAULT_PRIORITY, size: int = 0
     ) -> None:
+        spot = RecordSpot(self.parking, tp, record, lane, size)
+        current_spot.set(spot)
         try:
             await self._handle_until_done(tp, record)
         finally:
+            spot.leave()
             self._metrics.events_in_flight.dec()
             self._intake.finished(lane, size)
         self.tracker.done(tp, record.offset)
@@ -197,6 +207,15 @@ class ConsumerLoop:
                 return
 
     # --- backpressure ----------------------------------------------------------------------
+    def _parked(self, lane: Priority, size: int, aside: bool) -> None:
+        """Parking frees a record's lane slot and bytes (others may start), or takes them back."""
+        if aside:
+            self._intake.finished(lane, size)
+            self._start_waiting()
+        else:
+            self._intake.running[lane] += 1
+            self._intake.running_bytes[lane] += size
+
     def _update_pauses(self) -> None:
         """Pause every partition that must not fetch (too much of its own work unfinished,
         or its lane's records waiting: `intake.py`); resume the others."""

@@ -19,7 +19,8 @@ class _PartitionOffsets:
     pending: OrderedDict[int, bool] = field(default_factory=OrderedDict)
     next_commit: int | None = None  # offset to commit (Kafka commits "next to read")
     committed: int | None = None
-    unfinished: int = 0
+    unfinished: int = 0  # not done and not parked: what counts as in flight
+    parked: set[int] = field(default_factory=set)  # not done, waiting aside (uncommitted)
 
 
 class OffsetTracker:
@@ -37,13 +38,29 @@ class OffsetTracker:
         if part is None or part.pending.get(offset, True):
             return  # revoked meanwhile (its work no longer counts here) or already done
         part.pending[offset] = True
-        part.unfinished -= 1
+        if offset in part.parked:
+            part.parked.discard(offset)
+        else:
+            part.unfinished -= 1
         while part.pending:
             first, finished = next(iter(part.pending.items()))
             if not finished:
                 break
             part.pending.popitem(last=False)
             part.next_commit = first + 1
+
+    def park(self, tp: TopicPartition, offset: int) -> None:
+        """Stop counting an unfinished record as in flight; commits still stop before it."""
+        part = self._parts.get(tp)
+        if part is not None and part.pending.get(offset) is False and offset not in part.parked:
+            part.parked.add(offset)
+            part.unfinished -= 1
+
+    def unpark(self, tp: TopicPartition, offset: int) -> None:
+        part = self._parts.get(tp)
+        if part is not None and offset in part.parked:
+            part.parked.discard(offset)
+            part.unfinished += 1
 
     def in_flight(self, tp: TopicPartition) -> int:
         part = self._parts.get(tp)

@@ -29,7 +29,9 @@ class Health:
     kafka_ping: Callable[[], Awaitable[bool]] | None = None
     assigned: bool = False  # joined the group (an assignment, possibly empty, arrived)
     kafka_ok: bool = False
-    credentials_ok: bool = True  # Push.R has not answered 401/403
+    credentials_ok: bool = True  # Push.R has not answered 401/403 (for every account)
+    # held accounts and why, shown in /readyz (service.accounts.held)
+    account_detail: Callable[[], dict[str, list[str]]] | None = None
     last_progress: float = field(default=0.0)
 
     def progressed(self) -> None:
@@ -81,7 +83,10 @@ def build_app(
         checks = await health.readiness()
         _export(metrics_, checks, health)
         ready = all(checks.values())
-        return web.json_response({"ready": ready, **checks}, status=200 if ready else 503)
+        body: dict[str, object] = {"ready": ready, **checks}
+        if health.account_detail is not None and (held := health.account_detail()):
+            body["accounts_held"] = held
+        return web.json_response(body, status=200 if ready else 503)
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)

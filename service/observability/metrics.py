@@ -9,13 +9,14 @@ place, checked against the README's table); each metric is a few declarative lin
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, get_args
+from typing import get_args
 
-import prometheus_client
 from prometheus_client import CollectorRegistry, Info
 
 from service import __version__
 from service.contract.events import EventStatus, ResultOutcome
+from service.observability.account_metrics import AccountMetrics
+from service.observability.metrics_types import Counter, Gauge, Histogram
 from service.priority import PRIORITIES
 
 NAMESPACE = "pushr_relay"
@@ -57,49 +58,6 @@ RECONCILE_WAIT_REASONS = (
     "list_incomplete",
     "list_unreadable",
 )
-
-
-class _CachedLabels:
-    """`labels()` answered from a dict of the children already made. prometheus_client's
-    own `labels()` validates, converts every value with `str()` and takes a lock on each
-    call; the pipeline calls it several times per event for a handful of label sets."""
-
-    _label_cache: dict[tuple[object, ...], Any]
-
-    def labels(self, *labelvalues: object, **labelkwargs: object) -> Any:
-        if not labelkwargs:
-            cache = self.__dict__.get("_label_cache")
-            if cache is None:
-                cache = self._label_cache = {}
-            try:
-                return cache[labelvalues]
-            except KeyError:
-                child = super().labels(*labelvalues)  # type: ignore[misc]
-                cache[labelvalues] = child
-                return child
-            except TypeError:  # an unhashable value: let prometheus_client reject it
-                pass
-        return super().labels(*labelvalues, **labelkwargs)  # type: ignore[misc]
-
-    def remove(self, *labelvalues: Any) -> None:
-        self.__dict__.pop("_label_cache", None)
-        super().remove(*labelvalues)  # type: ignore[misc]
-
-    def clear(self) -> None:
-        self.__dict__.pop("_label_cache", None)
-        super().clear()  # type: ignore[misc]
-
-
-class Counter(_CachedLabels, prometheus_client.Counter):
-    pass
-
-
-class Gauge(_CachedLabels, prometheus_client.Gauge):
-    pass
-
-
-class Histogram(_CachedLabels, prometheus_client.Histogram):
-    pass
 
 
 class Metrics:
@@ -428,3 +386,6 @@ class Metrics:
                 self.reconcile_verdicts.labels(verdict, mode)
         for reason in RECONCILE_WAIT_REASONS:
             self.reconcile_waiting.labels(reason).set(0)
+
+        # --- accounts and spend guards (service/accounts/) ---
+        self.accounts = AccountMetrics(ns, r)

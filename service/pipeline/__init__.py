@@ -9,10 +9,17 @@ where named and used as written here:
                                                          never retried (contract.model)
     Priority (service.priority)     critical | normal | bulk: the lane every wait is ordered by
     Urgency (lanes)                 a batch's lane and expiry, checked after every wait
-    SendGate.pass_through()                              closed (insufficient_balance,
-                                                         credentials_rejected) or held (a
-                                                         breaker open): wait, one probe;
-                                                         released in lane order
+    AccountRoute (route)            the event's account: its client, gate, guard, namespace
+    SendGate.pass_through()                              the account's gate: closed
+                                                         (insufficient_balance,
+                                                         credentials_rejected, budget_exceeded,
+                                                         blast_radius) or held (a breaker
+                                                         open): wait, one probe; released in
+                                                         lane order; with several accounts a
+                                                         waiting record is parked (parking)
+    SpendGuard.reserve() ──► Booking | Refusal           (accounts.guard) fits, or refused:
+                                                         hold (policy hold, blast radius) or
+                                                         reject (policy reject)
     SendSlots (lanes)               one per connection, taken right before the claim
     Ledger.claim(key) ──► ClaimStatus                    (ledger.base)
         CLAIMED      send it
@@ -25,6 +32,8 @@ where named and used as written here:
                                      with reconciliation, in both modes: handed over (handoff)
         RETRY_SAFE, BREAKER_OPEN     certainly not sent: release the claim, back off, retry
         INSUFFICIENT_BALANCE, UNAUTHORIZED   certainly not sent: release, close the gate
+        HELD                         not attempted, a spend guard's hold: release, close the
+                                     account's gate (the reason in `detail`)
         EXPIRED                      not sent, its expiry passed: release, `expired` (`unknown`
                                      when an earlier attempt may have gone)
     BatchState (ledger.base)        what the ledger remembers: claimed → sent | rejected | unknown

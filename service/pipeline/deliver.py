@@ -7,7 +7,7 @@
                                                ├─ ambiguous ─► per delivery mode
                                                ├─ expired ─► release: `expired`, never sent
                                                └─ not sent (retry-safe, breaker, balance,
-                                                  401) ─► release, back off, start again
+                                                  401, held) ─► release, back off, again
 
 A claim is held only while a request may be in the air, so a long pause (no balance,
 breaker open) never lets a lease lapse into a false "ambiguous". Every wait is in lane
@@ -40,7 +40,7 @@ from service.pipeline.lanes import LaneHooks, LaneWaits, SendSlots, Urgency
 from service.pipeline.plan import Batch
 from service.pipeline.renew import LeaseRenewer
 from service.pushr.client import CUSTOM, SEND_SMS
-from service.pushr.outcomes import Outcome, ProviderResult, SendTurn
+from service.pushr.outcomes import Outcome, ProviderResult, SendTurn, gate_reason
 
 log = get_logger(__name__)
 _T = TypeVar("_T")
@@ -147,10 +147,8 @@ class BatchDeliverer:
 
             # Certainly not sent: free the claim so nothing looks ambiguous later.
             await self._ledger_call(lambda: self._ledger.release(batch.key, job.owner))
-            if outcome is Outcome.INSUFFICIENT_BALANCE:
-                self._gate.report(probe, close="insufficient_balance")
-            elif outcome is Outcome.UNAUTHORIZED:
-                self._gate.report(probe, close="credentials_rejected")
+            if (reason := gate_reason(provider)) is not None:  # the account cannot send
+                self._gate.report(probe, close=reason)
             elif outcome is Outcome.BREAKER_OPEN and provider.retry_after:
                 # Wait out the open breaker in the gate: its waiters then go in lane order.
                 self._gate.report(probe, attempted=False)

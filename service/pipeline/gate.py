@@ -1,9 +1,11 @@
 """A gate in front of every send: closed while Push.R cannot take requests at all.
 
-Insufficient balance, rejected credentials and an unreachable ledger stop *all* sending,
-not one batch. While the gate is closed exactly one caller at a time probes (one per
-`recheck_seconds`); everyone else waits. A successful probe opens the gate. This turns
-"retry storm" into one request per interval and never drops the waiting work.
+One gate per account: insufficient balance, rejected credentials, an exceeded budget or
+the blast-radius guard stop *all* of that account's sending, not one batch, and no other
+account's (an unreachable ledger stops every account's). While the gate is closed exactly
+one caller at a time probes (one per `recheck_seconds`); everyone else waits. A successful
+probe opens the gate. This turns "retry storm" into one request per interval and never
+drops the waiting work.
 
 A breaker that opened on one endpoint `hold`s that endpoint's batches here until its open
 time is over, instead of each sleeping on its own.
@@ -21,6 +23,7 @@ import asyncio
 from collections.abc import Callable
 
 from service.clock import Clock, wait_on_clock
+from service.pipeline.parking import waiting_aside
 from service.priority import LaneOrder, LaneQueue, Priority
 
 
@@ -31,6 +34,8 @@ class SendGate:
         recheck_seconds: float,
         on_change: Callable[[str, bool], None] | None = None,
         order: LaneOrder | None = None,
+        *,
+        may_park: bool = False,
     ) -> None:
         self._clock = clock
         self._recheck = recheck_seconds
@@ -41,6 +46,9 @@ class SendGate:
         self._probe_at = 0.0  # monotonic time at which the next probe may go
         self._held: dict[str, float] = {}  # key -> monotonic end of its hold
         self._timers: set[str] = set()  # keys whose hold a caller is sleeping out
+        # several accounts: a caller waiting on a held account is set aside (parked), so
+        # other accounts' records flow past it (`service.pipeline.parking`)
+        self._may_park = may_park
 
     @property
     def closed_reasons(self) -> frozenset[str]:
@@ -85,6 +93,12 @@ class SendGate:
         (epoch seconds) has passed the wait ends with False: the caller finds its batch
         expired and sends nothing.
         """
+        if not self._reasons and not self._held_for(key):
+            return False
+        with waiting_aside(self._may_park and bool(self._reasons)):
+            return await self._turn(lane, key, expires_at)
+
+    async def _turn(self, lane: Priority, key: str, expires_at: float | None) -> bool:
         while True:
             if expires_at is not None and self._clock.now() >= expires_at:
                 return False

@@ -28,6 +28,7 @@ from service.contract import (
 )
 from service.contract.dead_letter import DeadLetters
 from service.contract.events import ResultOutcome
+from service.contract.model import DEFAULT_ACCOUNT
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
 from service.pipeline.batch_job import Delivered
@@ -36,6 +37,7 @@ from service.pipeline.lanes import Urgency
 from service.pipeline.outbound import EventFactory, Tally
 from service.pipeline.plan import Batch, batch_count, iter_batches
 from service.pipeline.publish import Publisher
+from service.pipeline.route import AccountRoute
 from service.priority import Priority
 from service.pushr.client import PushrClient
 from service.pushr.outcomes import ProviderResult, SendTurn
@@ -64,6 +66,7 @@ class RecordHandler:
         metrics: Metrics,
         clock: Clock,
         config: HandlerConfig,
+        routes: Mapping[str, AccountRoute] | None = None,
         dead_letters: DeadLetters | None = None,
     ) -> None:
         self._contract = contract
@@ -75,6 +78,16 @@ class RecordHandler:
         self._clock = clock
         self._config = config
         self._events = EventFactory(clock)
+        # one route per account; without an accounts file, `default` from the parts above
+        self._routes = routes or {
+            DEFAULT_ACCOUNT: AccountRoute(
+                DEFAULT_ACCOUNT, deliverer, client, config.default_business
+            )
+        }
+
+    def _route(self, request: SmsRequest) -> AccountRoute:
+        # the contract only accepts accounts the relay knows
+        return self._routes[request.account]
 
     async def __call__(self, record: Any) -> None:
         structlog.contextvars.bind_contextvars(
@@ -152,7 +165,7 @@ class RecordHandler:
         expires_at = request.expires_at
         urgency = Urgency(request.priority, None if expires_at is None else expires_at.timestamp())
         tally = Tally(count)
-        batches = iter_batches(request, self._config.batch_size)
+        batches = iter_batches(request, self._config.batch_size, self._route(request).namespace)
         failures: list[BaseException] = []
 
         async def deliver_in_turn() -> None:
@@ -191,31 +204,17 @@ class RecordHandler:
         ) -> dict[str, Any]:
             return self._events.result(accepted, b, outcome, provider, detail)
 
+        route = self._route(request)
+
         async def send(b: Batch, turn: SendTurn) -> ProviderResult:
-            if request.kind == "template":
-                business = request.business or self._config.default_business
-                return await self._client.send_custom(
-                    business=business or 0,
-                    sender_id=request.sender_id,
-                    template=request.template or "",
-                    csv_bytes=b.csv_bytes or b"",
-                    scheduled_at=request.scheduled_at,
-                    turn=turn,
-                )
-            return await self._client.send_sms(
-                message=request.message or "",
-                recipients=b.recipients,
-                sender_id=request.sender_id,
-                scheduled_at=request.scheduled_at,
-                turn=turn,
-            )
+            return await route.send(request, b, turn, self._metrics)
 
         # The deliverer takes a send slot only right before the ledger claim: a batch queued
         # for a connection must not hold a claim, or a crash would turn every queued batch
         # (never sent) into an ambiguous one: `unknown` at most once, a resend at least once.
         self._metrics.batches_in_flight.inc()
         try:
-            return await self._deliverer.deliver(
+            return await route.deliverer.deliver(
                 batch, request.delivery, send, make_result, urgency, origin=accepted
             )
         finally:

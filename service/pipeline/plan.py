@@ -30,8 +30,8 @@ class Batch:
     csv_bytes: bytes | None = None  # template sends: the chunk as Push.R's CSV file
 
 
-def batch_key(request: SmsRequest, index: int, count: int) -> str:
-    return f"{request.idempotency_key or request.event_id}#{index}/{count}"
+def batch_key(request: SmsRequest, index: int, count: int, namespace: str = "") -> str:
+    return f"{namespace}{request.idempotency_key or request.event_id}#{index}/{count}"
 
 
 def batch_count(request: SmsRequest, batch_size: int) -> int:
@@ -39,20 +39,23 @@ def batch_count(request: SmsRequest, batch_size: int) -> int:
     return max(1, -(-items // batch_size))
 
 
-def iter_batches(request: SmsRequest, batch_size: int) -> Iterator[Batch]:
-    """The event's batches in index order, each made when asked for."""
+def iter_batches(request: SmsRequest, batch_size: int, namespace: str = "") -> Iterator[Batch]:
+    """The event's batches in index order, each made when asked for. `namespace` prefixes
+    the keys of an account other than `default` ("parcels "), so two accounts' events with
+    the same idempotency key are two sends."""
     count = batch_count(request, batch_size)
     if request.kind == "template":
         rows = request.rows
         for i in range(count):
-            yield _template_batch(request, rows[i * batch_size : (i + 1) * batch_size], i, count)
+            part = rows[i * batch_size : (i + 1) * batch_size]
+            yield _template_batch(request, part, i, count, namespace)
         return
     recipients = request.recipients
     per_recipient = units_of(request.message or "")
     for i in range(count):
         chunk = recipients[i * batch_size : (i + 1) * batch_size]
         yield Batch(
-            key=batch_key(request, i, count),
+            key=batch_key(request, i, count, namespace),
             index=i,
             count=count,
             recipients=chunk,
@@ -60,8 +63,8 @@ def iter_batches(request: SmsRequest, batch_size: int) -> Iterator[Batch]:
         )
 
 
-def plan_batches(request: SmsRequest, batch_size: int) -> list[Batch]:
-    return list(iter_batches(request, batch_size))
+def plan_batches(request: SmsRequest, batch_size: int, namespace: str = "") -> list[Batch]:
+    return list(iter_batches(request, batch_size, namespace))
 
 
 def units_of(message: str) -> int:
@@ -77,7 +80,11 @@ def template_columns(template: str) -> list[str]:
 
 
 def _template_batch(
-    request: SmsRequest, rows: tuple[dict[str, str], ...], index: int, count: int
+    request: SmsRequest,
+    rows: tuple[dict[str, str], ...],
+    index: int,
+    count: int,
+    namespace: str,
 ) -> Batch:
     columns = template_columns(request.template or "")
     render = renderer(request.template or "")
@@ -87,7 +94,7 @@ def _template_batch(
     for row in rows:
         writer.writerow([row.get(column, "") for column in columns])
     return Batch(
-        key=batch_key(request, index, count),
+        key=batch_key(request, index, count, namespace),
         index=index,
         count=count,
         recipients=tuple(row["contact"] for row in rows),

@@ -25,6 +25,7 @@ class Outcome(StrEnum):
     AMBIGUOUS = "ambiguous"  # may have been sent (timeout after write, reset mid-answer)
     BREAKER_OPEN = "breaker_open"  # not attempted: the endpoint's breaker is open
     EXPIRED = "expired"  # not attempted: the caller's expiry passed before the request
+    HELD = "held"  # not attempted: the account's spend guard holds it (detail: the reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +76,15 @@ class SendTurn:
     def requested(self) -> None:
         if self.on_request is not None:
             self.on_request()
+
+
+def gate_reason(result: ProviderResult) -> str | None:
+    """Why the account's gate closes on this answer (it stops all the account's sending),
+    or None: no balance, refused keys, or a spend guard's hold (its reason in `detail`)."""
+    if result.outcome is Outcome.INSUFFICIENT_BALANCE:
+        return "insufficient_balance"
+    if result.outcome is Outcome.UNAUTHORIZED:
+        return "credentials_rejected"
+    if result.outcome is Outcome.HELD:
+        return result.detail
+    return None

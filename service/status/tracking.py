@@ -11,7 +11,7 @@ allowed to fail the record (the SMS left already).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 
@@ -43,11 +43,15 @@ class StatusTracker:
             )
 
 
+class ResultTracker(Protocol):
+    async def track_result(self, result: dict[str, Any]) -> None: ...
+
+
 class TrackingPublisher(Publisher):
     """The handler's publisher, recording sent messages for the status poller."""
 
     def __init__(
-        self, producer: AIOKafkaProducer, out_topic: str, dlq_topic: str, tracker: StatusTracker
+        self, producer: AIOKafkaProducer, out_topic: str, dlq_topic: str, tracker: ResultTracker
     ) -> None:
         super().__init__(producer, out_topic, dlq_topic)
         self._tracker = tracker

@@ -9,7 +9,10 @@ Demo account (documented; the demo, the tests and the README use these):
     user DEMO_USERNAME = "demo", DEMO_PASSWORD = "demo-password" (JWTs for the status list)
 
 A second business (id 2, "Small Business", user `small` / `small-password`) has a balance
-of 1.00 GHS so that tests can reach "Insufficient balance" in a few sends.
+of 1.00 GHS so that tests can reach "Insufficient balance" in a few sends. A third (id 3,
+"Parcels", keys `pk_parcels_pushr_relay` / `sk_parcels_pushr_relay`, sender id `PARCELS`,
+user `parcels` / `parcels-password`) is a second well-funded account, for relays that send
+for several accounts.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ DEMO_SECRET_KEY = "sk_demo_pushr_relay"  # noqa: S105 - documented demo key, san
 SMALL_BUSINESS_ID = 2
 SMALL_PUBLIC_KEY = "pk_small_pushr_relay"
 SMALL_SECRET_KEY = "sk_small_pushr_relay"  # noqa: S105 - documented demo key
+PARCELS_BUSINESS_ID = 3
+PARCELS_PUBLIC_KEY = "pk_parcels_pushr_relay"
+PARCELS_SECRET_KEY = "sk_parcels_pushr_relay"  # noqa: S105 - documented demo key
+PARCELS_USERNAME = "parcels"
+PARCELS_PASSWORD = "parcels-password"  # noqa: S105 - documented demo user
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - documented demo user, sandbox only
 SMALL_USERNAME = "small"
@@ -121,6 +129,17 @@ def default_businesses() -> list[Business]:
             approved_sender_ids=["SMALL"],
             username=SMALL_USERNAME,
             password=SMALL_PASSWORD,
+        ),
+        Business(
+            id=PARCELS_BUSINESS_ID,
+            name="Parcels",
+            public_key=PARCELS_PUBLIC_KEY,
+            secret_key=PARCELS_SECRET_KEY,
+            balance=to_micro("1000000.00"),
+            price_per_unit=to_micro("0.03"),
+            approved_sender_ids=["PARCELS"],
+            username=PARCELS_USERNAME,
+            password=PARCELS_PASSWORD,
         ),
     ]
 

@@ -59,7 +59,7 @@ def test_admin_endpoints(
     assert client.post(f"{admin}/balance", json={"business": 2}).status_code == 400
 
     state = client.get(f"{admin}/state").json()
-    assert state["messages"] == {"1": 2, "2": 0}
+    assert state["messages"] == {"1": 2, "2": 0, "3": 0}
     assert state["businesses"][0]["approved_sender_ids"] == ["PYWE", "PushR"]
     assert (
         client.post(f"{admin}/lifecycle", json={"sent_after_s": 1, "final_after_s": 2}).json()[

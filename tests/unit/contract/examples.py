@@ -31,6 +31,9 @@ def contract_for(path: Path) -> Contract:
     overrides = dict(LIMITS.get(path.name, {}))
     if "sender_id_allowlist" in overrides:
         overrides["sender_id_allowlist"] = frozenset(overrides["sender_id_allowlist"])
+    if "account_senders" in overrides:
+        accounts = overrides["account_senders"]
+        overrides["account_senders"] = {name: frozenset(ids) for name, ids in accounts.items()}
     return Contract(dataclasses.replace(ContractLimits.defaults(), **overrides))
 
 

@@ -58,6 +58,7 @@ FIELD_ERROR_CODES = [
     "rendered_too_long",
     "rendered_blank",
     "too_deep",
+    "unknown",
 ]
 WARNING_CODES = [
     "duplicates_removed",
