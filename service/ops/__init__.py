@@ -1,0 +1,1 @@
+"""Operator commands that ship with the relay."""
