@@ -33,6 +33,12 @@ from service.builders import (
     kafka_ping,
 )
 from service.clock import Clock, SystemClock
+from service.consent_builders import (
+    build_consent,
+    build_optout_reader,
+    build_optout_store,
+    consent_needs_redis,
+)
 from service.contract import REJECTION_REASONS
 from service.kafka.access import check_kafka_access
 from service.ledger.factory import open_ledger, redis_client
@@ -40,6 +46,7 @@ from service.ledger.redis_options import secret_values as redis_secret_values
 from service.observability.health import Health, HealthServer
 from service.observability.logging import configure_logging, get_logger
 from service.observability.metrics import Metrics
+from service.pipeline.consent import ConsentScreen
 from service.pipeline.publish import Publisher, producer_options
 from service.pushr.credentials import build_credentials
 from service.pushr.egress import egress_secrets
@@ -91,6 +98,24 @@ def start_background(
     stack.push_async_callback(stop)
 
 
+async def start_consent(stack: contextlib.AsyncExitStack, core: Core) -> ConsentScreen:
+    """The opt-out reader (when the list is on) runs until the stack closes; the screen
+    holds every batch until the reader has read the list to its end."""
+    settings = core.settings
+    redis = closing_redis(stack, settings, "consent", needed=consent_needs_redis(settings))
+    optouts, read = None, None
+    if settings.optout_enabled:
+        optouts = build_optout_store(settings, redis)
+        consumer, reader = build_optout_reader(core, optouts)
+        await consumer.start()
+        stack.push_async_callback(consumer.stop)
+        start_background(stack, reader.run(), "optout-reader")
+        core.metrics.readiness_check.labels("optout_list")
+        core.health.optout_list_read = reader.ready
+        read = reader.caught_up
+    return build_consent(core, redis, optouts, read)
+
+
 async def run(
     settings: Settings,
     *,
@@ -138,8 +163,11 @@ async def run(
             store, lease, tracker = build_status_store(core, status_redis)
             publisher = TrackingPublisher(producer, settings.out_topic, settings.dlq_topic, tracker)
 
+        consent = await start_consent(stack, core)
         deliverer = build_deliverer(core, ledger, ledger if reconciling else None)
-        handler = build_handler(core, ledger, client, publisher, deliverer=deliverer)
+        handler = build_handler(
+            core, ledger, client, publisher, deliverer=deliverer, consent=consent
+        )
         consumer = build_consumer(settings)
         consumer_loop = build_consumer_loop(core, consumer, handler)
         consumer.subscribe([settings.in_topic], listener=consumer_loop.listener())

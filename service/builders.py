@@ -23,6 +23,7 @@ from service.ledger.redis_rate import RedisRateLimiter
 from service.observability.health import Health
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
+from service.pipeline.consent import ConsentScreen
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
@@ -133,6 +134,7 @@ def build_handler(
     publisher: Publisher,
     *,
     deliverer: BatchDeliverer | None = None,
+    consent: ConsentScreen | None = None,
 ) -> RecordHandler:
     settings, metrics = core.settings, core.metrics
     deliverer = deliverer or build_deliverer(core, ledger)
@@ -148,6 +150,7 @@ def build_handler(
             default_business=settings.pushr_business_id,
             send_concurrency=settings.http_max_connections,
         ),
+        consent=consent,
     )
 
 

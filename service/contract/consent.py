@@ -9,13 +9,15 @@ Scope `all` blocks every message to the number, scope `bulk` only `bulk`-priorit
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final, Literal
 
 import orjson
 
 from service.contract.masking import mask_phone
-from service.contract.model import format_epoch
+from service.contract.model import RejectedRecipient, format_epoch, format_timestamp
 from service.contract.phones import REASON_TEXT, normalise_phone
 from service.contract.schemas import OPTOUT, schema_errors
 
@@ -112,3 +114,34 @@ def decode_optout(key: bytes | None, value: bytes | None) -> OptOut | str:
     if key is not None and key != number.encode("ascii"):
         return "the key is not the record's normalised number"
     return OptOut(number, bool(obj["opted_out"]), obj["scope"], obj["at"], obj["source"])
+
+
+def with_consent(
+    result: dict[str, Any], dropped: Sequence[RejectedRecipient], scheduled_for: datetime | None
+) -> dict[str, Any]:
+    """A result event with what consent did to its batch: the recipients it dropped, and
+    the time quiet hours moved the send to. Absent when consent did neither, as before."""
+    if dropped:
+        result["rejected_recipients"] = [item.to_json_dict() for item in dropped]
+    if scheduled_for is not None:
+        result["scheduled_for"] = format_timestamp(scheduled_for)
+    return result
+
+
+def emptied(result: Mapping[str, Any]) -> bool:
+    """A batch consent left without a recipient: refused without a request to Push.R."""
+    return result.get("recipients_count") == 0 and bool(result.get("rejected_recipients"))
+
+
+def dropped_recipients(results: Sequence[Mapping[str, Any]]) -> list[RejectedRecipient]:
+    return [
+        RejectedRecipient(item["path"], item["recipient"], item["reason"])
+        for result in results
+        for item in result.get("rejected_recipients") or ()
+    ]
+
+
+def no_recipients_reason(dropped: Sequence[RejectedRecipient]) -> str:
+    """The status `reason` of an event whose every recipient consent dropped."""
+    reasons = {item.reason for item in dropped}
+    return reasons.pop() if len(reasons) == 1 else "no_recipients_left"

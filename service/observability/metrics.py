@@ -426,13 +426,13 @@ class Metrics:
             registry=r,
         )
         self.quiet_hours_deferred = Counter(
-            "quiet_hours_deferred_batches",
+            "bulk_deferred_batches",
             "Bulk batches sent inside quiet hours as Push.R scheduled messages (policy defer).",
             namespace=ns,
             registry=r,
         )
         self.quiet_hours_held = Counter(
-            "quiet_hours_held_events",
+            "bulk_held_events",
             "Bulk events held in Kafka until quiet hours ended (policy hold).",
             namespace=ns,
             registry=r,

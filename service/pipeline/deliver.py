@@ -23,6 +23,7 @@ import itertools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from service.backoff import Backoff
@@ -41,6 +42,7 @@ _T = TypeVar("_T")
 
 # Result outcome stored in the ledger and published, by final ledger state.
 SendFn = Callable[[Batch], Awaitable[ProviderResult]]
+ScreenFn = Callable[[Batch], Awaitable[Batch]]
 ResultFn = Callable[[Batch, ResultOutcome, ProviderResult | None, str], dict[str, Any]]
 
 
@@ -93,19 +95,25 @@ class BatchDeliverer:
         make_result: ResultFn,
         *,
         origin: Origin | None = None,
+        screen: ScreenFn | None = None,
     ) -> Delivered:
         """`origin` (the accepted event, or a pending batch's stored context) lets an
-        ambiguous outcome be handed to the reconciler; without it nothing is handed over."""
+        ambiguous outcome be handed to the reconciler; without it nothing is handed over.
+        `screen` (consent, `service.pipeline.consent`) narrows the planned batch right
+        before each claim; the narrowed batch is what is claimed, signed, sent and told."""
         # One owner per delivery attempt, not per process: if this process abandoned the
         # batch mid-request and meets it again, its old claim must look foreign. A counter
         # suffices (and is cheaper than uuid4): `self._owner` is unique per incarnation.
         attempt = next(self._attempt_ids)
         owner = f"{self._owner}:{attempt}"
-        signature = signature_of(origin, batch) if self._handoff else None
+        planned = batch
         pauses = 0
         while True:
             probe = await self._gate.pass_through()
-            claim = await self._ledger_call(lambda: self._claim(batch.key, owner, signature))
+            if screen is not None:
+                batch = await self._ledger_call(lambda: screen(planned))
+            signature = signature_of(origin, batch) if self._handoff else None
+            claim = await self._ledger_call(partial(self._claim, planned.key, owner, signature))
             if self._on_claim:
                 self._on_claim(claim.status)
             if claim.status is ClaimStatus.DONE:
@@ -177,7 +185,7 @@ class BatchDeliverer:
                 continue  # at_least_once: we still hold the claim; send again
 
             # Certainly not sent: free the claim so nothing looks ambiguous later.
-            await self._ledger_call(lambda: self._ledger.release(batch.key, owner))
+            await self._ledger_call(lambda: self._ledger.release(planned.key, owner))
             if outcome is Outcome.INSUFFICIENT_BALANCE:
                 self._gate.report(probe, close="insufficient_balance")
             elif outcome is Outcome.UNAUTHORIZED:

@@ -23,6 +23,7 @@ from service.contract import (
 from service.contract.events import ResultOutcome
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
+from service.pipeline.consent import BatchConsent, ConsentScreen, priority_of
 from service.pipeline.deliver import BatchDeliverer, Delivered
 from service.pipeline.outbound import EventFactory
 from service.pipeline.plan import Batch, plan_batches
@@ -51,8 +52,10 @@ class RecordHandler:
         metrics: Metrics,
         clock: Clock,
         config: HandlerConfig,
+        consent: ConsentScreen | None = None,
     ) -> None:
         self._contract = contract
+        self._consent = consent if consent is not None and consent.active else None
         self._deliverer = deliverer
         self._client = client
         self._publisher = publisher
@@ -117,6 +120,8 @@ class RecordHandler:
             self._metrics.status_published.labels("expired").inc()
             log.info("event_expired")
             return
+        if self._consent is not None:
+            await self._consent.hold(priority_of(request))  # quiet hours, policy `hold`
 
         batches = plan_batches(request, self._config.batch_size)
         status_accepted = self._events.accepted(accepted, len(batches))
@@ -137,12 +142,28 @@ class RecordHandler:
         self._record_outcomes(record, delivered, status)
 
     async def _deliver(self, request: SmsRequest, accepted: Accepted, batch: Batch) -> Delivered:
+        consent: BatchConsent | None = None
+        if self._consent is not None:
+            consent = self._consent.for_batch(request, priority_of(request))
+
         def make_result(
             b: Batch, outcome: ResultOutcome, provider: ProviderResult | None, detail: str
         ) -> dict[str, Any]:
-            return self._events.result(accepted, b, outcome, provider, detail)
+            if consent is None:
+                return self._events.result(accepted, b, outcome, provider, detail)
+            return self._events.result(
+                accepted, b, outcome, provider, detail,
+                scheduled_at=consent.scheduled_at, dropped=consent.dropped,
+            )  # fmt: skip
 
         async def send(b: Batch) -> ProviderResult:
+            scheduled = request.scheduled_at
+            if consent is not None:
+                endpoint = "custom" if request.kind == "template" else "send-sms"
+                refused = consent.nothing_to_send(endpoint)
+                if refused is not None:
+                    return refused
+                scheduled = consent.scheduled_at
             if request.kind == "template":
                 business = request.business or self._config.default_business
                 return await self._client.send_custom(
@@ -150,13 +171,13 @@ class RecordHandler:
                     sender_id=request.sender_id,
                     template=request.template or "",
                     csv_bytes=b.csv_bytes or b"",
-                    scheduled_at=request.scheduled_at,
+                    scheduled_at=scheduled,
                 )
             return await self._client.send_sms(
                 message=request.message or "",
                 recipients=b.recipients,
                 sender_id=request.sender_id,
-                scheduled_at=request.scheduled_at,
+                scheduled_at=scheduled,
             )
 
         # The slot is taken before the ledger claim, not inside `send`: a batch queued for a
@@ -166,7 +187,7 @@ class RecordHandler:
             self._metrics.batches_in_flight.inc()
             try:
                 return await self._deliverer.deliver(
-                    batch, request.delivery, send, make_result, origin=accepted
+                    batch, request.delivery, send, make_result, origin=accepted, screen=consent
                 )
             finally:
                 self._metrics.batches_in_flight.dec()

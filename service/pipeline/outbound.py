@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from service.clock import Clock
@@ -16,7 +18,14 @@ from service.contract import (
     status_expired,
     status_rejected,
 )
+from service.contract.consent import (
+    dropped_recipients,
+    emptied,
+    no_recipients_reason,
+    with_consent,
+)
 from service.contract.events import RECONCILING, ResultOutcome
+from service.contract.model import RejectedRecipient
 from service.pipeline.plan import Batch
 from service.pushr.outcomes import ProviderResult
 
@@ -32,13 +41,20 @@ class EventFactory:
         outcome: ResultOutcome,
         provider: ProviderResult | None,
         detail: str,
+        *,
+        scheduled_at: datetime | None = None,
+        dropped: Sequence[RejectedRecipient] = (),
     ) -> dict[str, Any]:
+        """`scheduled_at` and `dropped`: what consent made of the batch (quiet hours moved
+        its send; recipients left out), see `service.pipeline.consent`."""
         request = accepted.request
-        if outcome == "sent" and request.scheduled_at is not None:
+        moved = scheduled_at if scheduled_at != request.scheduled_at else None
+        scheduled_at = scheduled_at or request.scheduled_at
+        if outcome == "sent" and scheduled_at is not None:
             outcome = "scheduled"
         body = provider.body if provider is not None and provider.body else {}
         message_id = body.get("id")
-        return build_result_event(
+        event = build_result_event(
             event_id=request.event_id,
             idempotency_key=request.idempotency_key,
             batch_index=batch.index,
@@ -57,6 +73,7 @@ class EventFactory:
             detail=detail or None,
             metadata=request.metadata,
         )
+        return with_consent(event, dropped, moved)
 
     def replayed(self, stored: dict[str, Any], accepted: Accepted) -> dict[str, Any]:
         """The stored result, told to the event that met it: an event reusing another's
@@ -86,15 +103,27 @@ class EventFactory:
         ids = [r["pushr_message_id"] for r in results if isinstance(r.get("pushr_message_id"), int)]
         # "reconciling": an `unknown` here is the reconciler's to settle, a later status follows
         waiting = any(r.get("reconciliation") == "pending" for r in results)
+        reason = RECONCILING if waiting else None
+        status = summary.overall()
+        # Recipients consent dropped (opted out, capped): a batch it emptied is no failure
+        # of the others, and an event it emptied entirely is `rejected`.
+        dropped = dropped_recipients(results)
+        if dropped:
+            kept = [r["outcome"] for r in results if not emptied(r)]
+            if kept:
+                status = BatchSummary.of(kept).overall()
+            else:
+                status, reason = "rejected", no_recipients_reason(dropped)
         return build_status_event(
             event_id=request.event_id,
             idempotency_key=request.idempotency_key,
-            status=summary.overall(),
+            status=status,
             at=self._clock.now(),
-            reason=RECONCILING if waiting else None,
+            reason=reason,
             batches=summary,
             recipients_accepted=len(request.recipients),
-            recipients_rejected=len(accepted.rejected_recipients),
+            recipients_rejected=len(accepted.rejected_recipients) + len(dropped),
             pushr_message_ids=ids,
             metadata=request.metadata,
+            rejected_recipients=dropped,
         )

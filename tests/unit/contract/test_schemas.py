@@ -138,7 +138,12 @@ def test_asyncapi_references_resolve_and_name_the_settings_topics() -> None:
     assert {f.removeprefix("./") for f in files} == set(ALL_SCHEMAS)
     addresses = {c["address"] for c in document["channels"].values()}
     defaults = Settings.model_construct()
-    assert addresses == {defaults.in_topic, defaults.out_topic, defaults.dlq_topic}
+    assert addresses == {
+        defaults.in_topic,
+        defaults.out_topic,
+        defaults.dlq_topic,
+        defaults.optout_topic,
+    }
 
 
 def test_schemas_dir_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
