@@ -170,7 +170,7 @@ async def run(
         )
         consumer = build_consumer(settings)
         consumer_loop = build_consumer_loop(core, consumer, handler)
-        consumer.subscribe([settings.in_topic], listener=consumer_loop.listener())
+        consumer.subscribe(settings.in_topics(), listener=consumer_loop.listener())
         await consumer.start()
         stack.push_async_callback(consumer.stop)
         health.kafka_ping = kafka_ping(consumer)

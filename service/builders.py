@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer
 
 from service.clock import Clock
 from service.contract import Contract, ContractLimits
+from service.contract.decoder import peek_priority
 from service.kafka.consume import ConsumerLoop
 from service.ledger.base import Ledger, ReconcilingLedger
 from service.ledger.redis_rate import RedisRateLimiter
@@ -28,7 +29,9 @@ from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
 from service.pipeline.handoff import Handoff
+from service.pipeline.lanes import LaneHooks, SendSlots
 from service.pipeline.publish import Publisher
+from service.priority import LaneOrder, Priority
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import PushrClient
 from service.pushr.outcomes import ClientHooks
@@ -61,7 +64,28 @@ def build_gate(core: Core) -> SendGate:
             health.credentials_ok = not closed
         log.warning("sending_paused" if closed else "sending_resumed", reason=reason)
 
-    return SendGate(core.clock, core.settings.balance_recheck_seconds, on_change=on_change)
+    return SendGate(
+        core.clock,
+        core.settings.balance_recheck_seconds,
+        on_change=on_change,
+        order=lane_order(core.settings),
+    )
+
+
+def lane_order(settings: Settings) -> LaneOrder:
+    """A fresh lane order (each queue keeps its own credits) with the configured weights."""
+    return LaneOrder(settings.lane_weight_normal, settings.lane_weight_bulk)
+
+
+def lane_hooks(metrics: Metrics) -> LaneHooks:
+    def on_waiting(lane: Priority, delta: int) -> None:
+        metrics.send_queue.labels(lane).inc(delta)
+
+    return LaneHooks(
+        on_waiting=on_waiting,
+        on_first_request=lambda lane, seconds: metrics.send_wait.labels(lane).observe(seconds),
+        on_expired=lambda lane: metrics.batches_expired.labels(lane).inc(),
+    )
 
 
 def build_pushr_client(
@@ -123,6 +147,8 @@ def build_deliverer(
         on_claim=lambda status: metrics.ledger_claims.labels(str(status)).inc(),
         on_ledger_error=metrics.ledger_errors.inc,
         on_unknown=lambda mode: metrics.unknown_outcomes.labels(mode).inc(),
+        slots=SendSlots(settings.http_max_connections, lane_order(settings)),
+        lane_hooks=lane_hooks(metrics),
         handoff=handoff,
     )
 
@@ -148,7 +174,8 @@ def build_handler(
         config=HandlerConfig(
             batch_size=settings.batch_size,
             default_business=settings.pushr_business_id,
-            send_concurrency=settings.http_max_connections,
+            batches_per_event=settings.batches_per_event,
+            topic_lanes=settings.topic_lanes(),
         ),
         consent=consent,
     )
@@ -182,7 +209,19 @@ def build_consumer_loop(
         fetch_max_records=s.fetch_max_records,
         max_in_flight_bytes=s.max_in_flight_bytes,
         revoke_deadline=s.revoke_deadline_seconds,
+        lane_of=record_lane(s.topic_lanes()),
+        lane_topics=s.topic_lanes(),
+        fetch_ahead_bytes=s.fetch_ahead_bytes,
     )
+
+
+def record_lane(topic_lanes: dict[str, Priority]) -> Callable[[str, bytes | None], Priority]:
+    """A fetched record's lane before it is decoded: its lane topic's, else its field's."""
+
+    def lane_of(topic: str, value: bytes | None) -> Priority:
+        return topic_lanes.get(topic) or peek_priority(value)
+
+    return lane_of
 
 
 def kafka_ping(consumer: AIOKafkaConsumer) -> Callable[[], Awaitable[bool]]:

@@ -1,7 +1,7 @@
 """From a schema-valid event to an accepted request, in named steps.
 
     echo ─► limits (recipients, metadata, sender) ─► times ─► content (plain | template)
-         ─► timing (expired, late schedule) ─► Accepted
+         ─► lane (priority, default expiry) ─► timing (expired, late schedule) ─► Accepted
 
 Each step answers its value or a `Refusal` (reason + field errors); the first refusal
 becomes the event's `Rejection`, carrying the idempotency key and metadata when they are
@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import orjson
 
 from service.contract.model import (
     INVALID_MESSAGE,
-    INVALID_SCHEDULE,
     METADATA_TOO_LARGE,
     NO_VALID_RECIPIENTS,
-    SCHEDULE_PASSED,
     SENDER_ID_NOT_ALLOWED,
     TEMPLATE_INVALID,
     TOO_MANY_RECIPIENTS,
@@ -38,24 +35,19 @@ from service.contract.normalise import (
     check_message,
     estimate,
     normalise_recipients,
-    parse_timestamp,
     template_variables,
     ucs2_warning,
 )
 from service.contract.phones import REASON_TEXT
 from service.contract.rows import normalise_rows
 from service.contract.schemas import MAX_ERRORS
+from service.contract.timing import Refusal, apply_timing, choose_lane, parse_times
+from service.priority import PRIORITIES, Priority
 
 # Metadata is echoed inside every outbound event, and orjson refuses to serialise more than
 # 254 levels, so a deep metadata would break publishing long after it was accepted.
 MAX_METADATA_DEPTH: Final = 32
 IDENTIFIER: Final = re.compile(r"[!-~]{1,128}")
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    reason: str
-    errors: tuple[FieldError, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +57,7 @@ class Echo:
     idempotency_key: str | None
     metadata: dict[str, Any] | None
     metadata_problem: FieldError | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Times:
-    scheduled_at: datetime | None
-    expires_at: datetime | None
+    priority: Priority | None = None
 
 
 @dataclass(slots=True)
@@ -86,13 +73,26 @@ class Content:
 
 
 def accept(
-    obj: dict[str, Any], event_id: str, now: float, limits: ContractLimits
+    obj: dict[str, Any],
+    event_id: str,
+    now: float,
+    limits: ContractLimits,
+    *,
+    produced_at: float | None = None,
+    lane: Priority | None = None,
 ) -> Accepted | Rejection:
+    """`produced_at` (epoch seconds, default `now`) starts a default expiry; `lane` is the
+    lane of the topic the event came from, which wins over its `priority` field."""
     echo = echo_fields(obj, limits)
 
     def reject(refusal: Refusal) -> Rejection:
         return Rejection(
-            refusal.reason, list(refusal.errors), event_id, echo.idempotency_key, echo.metadata
+            refusal.reason,
+            list(refusal.errors),
+            event_id,
+            echo.idempotency_key,
+            echo.metadata,
+            lane or echo.priority,
         )
 
     refusal = check_limits(obj, limits, echo)
@@ -104,6 +104,9 @@ def accept(
     content = template_content(obj) if "template" in obj else plain_content(obj)
     if isinstance(content, Refusal):
         return reject(content)
+    priority, times, lane_warnings = choose_lane(
+        obj, times, limits, lane=lane, now=now, produced_at=produced_at
+    )
     timing = apply_timing(times, now, limits)
     if isinstance(timing, Refusal):
         return reject(timing)
@@ -123,8 +126,9 @@ def accept(
         delivery=obj.get("delivery") or limits.delivery_default,
         metadata=echo.metadata,
         business=int(business) if content.template is not None and business is not None else None,
+        priority=priority,
     )
-    warnings = content_warnings(content) + timing_warnings
+    warnings = content_warnings(content) + lane_warnings + timing_warnings
     return Accepted(request, content.rejected, warnings, content.cost, expired)
 
 
@@ -137,20 +141,22 @@ def echo_fields(obj: dict[str, Any], limits: ContractLimits) -> Echo:
     key = obj.get("idempotency_key")
     if not (isinstance(key, str) and IDENTIFIER.fullmatch(key)):
         key = None
+    field = obj.get("priority")
+    priority = cast(Priority, field) if field in PRIORITIES else None
     metadata = obj.get("metadata")
     if not isinstance(metadata, dict):
-        return Echo(key, None)
+        return Echo(key, None, priority=priority)
     try:
         size = len(orjson.dumps(metadata))
     except TypeError:  # orjson's own nesting limit
         size = -1
     if size < 0 or _deeper_than(metadata, MAX_METADATA_DEPTH):
         text = f"nests deeper than {MAX_METADATA_DEPTH} levels"
-        return Echo(key, None, FieldError("/metadata", "too_deep", text))
+        return Echo(key, None, FieldError("/metadata", "too_deep", text), priority)
     if size > limits.max_metadata_bytes:
         text = f"is {size} bytes as compact JSON; the limit is {limits.max_metadata_bytes}"
-        return Echo(key, None, FieldError("/metadata", "too_large", text))
-    return Echo(key, metadata)
+        return Echo(key, None, FieldError("/metadata", "too_large", text), priority)
+    return Echo(key, metadata, priority=priority)
 
 
 def check_limits(obj: dict[str, Any], limits: ContractLimits, echo: Echo) -> Refusal | None:
@@ -170,25 +176,6 @@ def check_limits(obj: dict[str, Any], limits: ContractLimits, echo: Echo) -> Ref
         error = FieldError("/sender_id", "not_allowed", "is not in the relay's allow-list")
         return Refusal(SENDER_ID_NOT_ALLOWED, (error,))
     return None
-
-
-def parse_times(obj: dict[str, Any]) -> Times | Refusal:
-    parsed: dict[str, datetime | None] = {}
-    for name in ("scheduled_at", "expires_at"):
-        value = obj.get(name)
-        moment = None if value is None else parse_timestamp(value, name)
-        if isinstance(moment, FieldError):
-            return Refusal(INVALID_SCHEDULE, (moment,))
-        parsed[name] = moment
-    times = Times(parsed["scheduled_at"], parsed["expires_at"])
-    if (
-        times.scheduled_at is not None
-        and times.expires_at is not None
-        and times.expires_at <= times.scheduled_at
-    ):
-        error = FieldError("/expires_at", "expires_before_schedule", "must be after scheduled_at")
-        return Refusal(INVALID_SCHEDULE, (error,))
-    return times
 
 
 def plain_content(obj: dict[str, Any]) -> Content | Refusal:
@@ -229,25 +216,6 @@ def content_warnings(content: Content) -> list[str]:
     if content.non_gsm:
         warnings.append(ucs2_warning(content.non_gsm))
     return warnings
-
-
-def apply_timing(
-    times: Times, now: float, limits: ContractLimits
-) -> tuple[bool, datetime | None, list[str]] | Refusal:
-    """(expired, the schedule to send with, warnings): an expiry that passed sends nothing;
-    a schedule that passed follows `late_schedule_policy`."""
-    scheduled_at = times.scheduled_at
-    if times.expires_at is not None and times.expires_at.timestamp() <= now:
-        return True, scheduled_at, ["expired: expires_at has passed; nothing will be sent"]
-    if scheduled_at is None or scheduled_at.timestamp() > now:
-        return False, scheduled_at, []
-    if limits.late_schedule_policy == "reject":
-        text = "has passed (late_schedule_policy is reject)"
-        return Refusal(SCHEDULE_PASSED, (FieldError("/scheduled_at", "schedule_passed", text),))
-    warning = (
-        "schedule_passed: scheduled_at has passed; sending now (late_schedule_policy is send_now)"
-    )
-    return False, None, [warning]
 
 
 def recipient_errors(rejected: list[RejectedRecipient]) -> tuple[FieldError, ...]:

@@ -9,7 +9,8 @@ the clock or does I/O: the caller passes `now` and decides what a rejection beco
 
 from __future__ import annotations
 
-from typing import Any, Final
+import dataclasses
+from typing import Any, Final, cast
 
 import orjson
 
@@ -31,6 +32,7 @@ from service.contract.model import (
     Rejection,
 )
 from service.contract.schemas import REQUEST, compiled, schema_errors
+from service.priority import DEFAULT_PRIORITY, PRIORITIES, Priority
 
 _BOM: Final = b"\xef\xbb\xbf"
 # A schema error on one of these fields names a more telling reason than schema_invalid.
@@ -68,7 +70,25 @@ class Contract:
         self.limits = limits
         self._validator = compiled(REQUEST)  # compiled here, once, not per message
 
-    def decode(self, raw: bytes | None, *, now: float) -> Accepted | Rejection:
+    def decode(
+        self,
+        raw: bytes | None,
+        *,
+        now: float,
+        produced_at: float | None = None,
+        lane: Priority | None = None,
+    ) -> Accepted | Rejection:
+        """`produced_at`: the record's timestamp (epoch seconds), from which a `critical`
+        event's default expiry runs; `lane`: the lane of a lane topic, which wins over the
+        event's `priority`."""
+        decoded = self._decode(raw, now, produced_at, lane)
+        if isinstance(decoded, Rejection) and lane is not None:
+            return dataclasses.replace(decoded, priority=lane)
+        return decoded
+
+    def _decode(
+        self, raw: bytes | None, now: float, produced_at: float | None, lane: Priority | None
+    ) -> Accepted | Rejection:
         if not raw:
             return Rejection(EMPTY_PAYLOAD, [FieldError("", "empty", "the payload is empty")], None)
         if len(raw) > self.limits.max_event_bytes:
@@ -115,4 +135,18 @@ class Contract:
                 _reason_for(errors), errors, event_id, echo.idempotency_key, echo.metadata
             )
         assert event_id is not None  # the schema requires a well-formed one
-        return accept(obj, event_id, now, self.limits)
+        return accept(obj, event_id, now, self.limits, produced_at=produced_at, lane=lane)
+
+
+def peek_priority(raw: bytes | None) -> Priority:
+    """The `priority` an event asks for, read before it is decoded (the consumer's choice of
+    which fetched record starts first); anything unreadable counts as `normal`, and
+    `Contract.decode` then rejects it as usual."""
+    if not raw or b'"priority"' not in raw:
+        return DEFAULT_PRIORITY
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return DEFAULT_PRIORITY
+    field = obj.get("priority") if isinstance(obj, dict) else None
+    return cast(Priority, field) if field in PRIORITIES else DEFAULT_PRIORITY

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from service.contract.masking import mask_numbers_in_text, mask_phone
 from service.contract.model import (
@@ -20,8 +20,9 @@ from service.contract.model import (
     Rejection,
     format_epoch,
 )
+from service.priority import Priority
 
-ResultOutcome = Literal["sent", "rejected", "failed", "unknown", "scheduled"]
+ResultOutcome = Literal["sent", "rejected", "failed", "unknown", "scheduled", "expired"]
 # On results that reconciliation touched: `pending` on the `unknown` handed to it; the
 # verdict on the result that settles that batch (service.status.reconciler).
 Reconciliation = Literal["pending", "sent", "not_sent", "ambiguous"]
@@ -145,11 +146,12 @@ class BatchSummary:
     rejected: int = 0
     failed: int = 0
     unknown: int = 0
+    expired: int = 0  # not sent: the event's expiry passed while the batch waited
 
     @classmethod
     def of(cls, outcomes: Iterable[ResultOutcome], total: int | None = None) -> BatchSummary:
         """Count the outcomes of the batches done so far; `total` defaults to their number."""
-        counts = dict.fromkeys(("sent", "scheduled", "rejected", "failed", "unknown"), 0)
+        counts = dict.fromkeys(get_args(ResultOutcome), 0)
         for outcome in outcomes:
             counts[outcome] += 1
         done = sum(counts.values())
@@ -160,7 +162,8 @@ class BatchSummary:
 
         Any `unknown` wins: someone must reconcile before the request can be called
         anything else. Otherwise all delivered to Push.R is `sent` (`scheduled` when any
-        batch waits for its time), none is `failed`, and a mix is `partially_sent`.
+        batch waits for its time), a mix is `partially_sent`, none is `expired` when every
+        batch expired before its request and `failed` otherwise.
         """
         if self.unknown:
             return "unknown"
@@ -169,6 +172,8 @@ class BatchSummary:
             return "scheduled" if self.scheduled else "sent"
         if accepted:
             return "partially_sent"
+        if self.expired and self.expired == self.total:
+            return "expired"
         return "failed"
 
     def to_json_dict(self) -> dict[str, int]:
@@ -179,6 +184,7 @@ class BatchSummary:
             "rejected": self.rejected,
             "failed": self.failed,
             "unknown": self.unknown,
+            "expired": self.expired,
         }
 
 
@@ -198,8 +204,10 @@ def build_status_event(
     errors: Sequence[FieldError] = (),
     rejected_recipients: Sequence[RejectedRecipient] = (),
     warnings: Sequence[str] = (),
+    priority: Priority | None = None,
 ) -> dict[str, Any]:
-    """A status event; `at` is epoch seconds from the caller's clock."""
+    """A status event; `at` is epoch seconds from the caller's clock; `priority` (the
+    request's lane) is left out when unknown."""
     event: dict[str, Any] = {
         "type": "status",
         "schema_version": SCHEMA_VERSION,
@@ -215,6 +223,8 @@ def build_status_event(
         "metadata": None if metadata is None else dict(metadata),
         "at": format_epoch(at),
     }
+    if priority is not None:
+        event["priority"] = priority
     if errors:
         event["errors"] = [e.to_json_dict() for e in errors]
     if rejected_recipients:
@@ -242,6 +252,7 @@ def status_rejected(rejection: Rejection, *, at: float, event_id: str) -> dict[s
         detail=None if first is None else f"{first.path or '(event)'}: {first.message}",
         metadata=rejection.metadata,
         errors=rejection.errors,
+        priority=rejection.priority,
     )
 
 
@@ -259,6 +270,7 @@ def status_accepted(accepted: Accepted, *, at: float, batch_count: int) -> dict[
         metadata=request.metadata,
         rejected_recipients=accepted.rejected_recipients,
         warnings=accepted.warnings,
+        priority=request.priority,
     )
 
 
@@ -275,4 +287,5 @@ def status_expired(accepted: Accepted, *, at: float) -> dict[str, Any]:
         recipients_accepted=len(request.recipients),
         recipients_rejected=len(accepted.rejected_recipients),
         metadata=request.metadata,
+        priority=request.priority,
     )

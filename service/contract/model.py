@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from service.contract.segments import Encoding
+from service.priority import Priority
 from service.settings import Settings
 
 Kind = Literal["plain", "template"]
@@ -67,6 +68,7 @@ class Rejection:
     # Echoed in the `rejected` status when well-formed, so producers can correlate.
     idempotency_key: str | None = None
     metadata: dict[str, Any] | None = None
+    priority: Priority | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +129,8 @@ class SmsRequest:
     delivery: DeliveryMode
     metadata: dict[str, Any] | None
     business: int | None
+    # the lane it waits in (README "Priority lanes"); a lane topic's lane wins over the field
+    priority: Priority = "normal"
 
     @property
     def ledger_key(self) -> str:
@@ -152,6 +156,7 @@ class SmsRequest:
         if self.expires_at is not None:
             out["expires_at"] = format_timestamp(self.expires_at)
         out["delivery"] = self.delivery
+        out["priority"] = self.priority
         if self.metadata is not None:
             out["metadata"] = self.metadata
         return out
@@ -183,6 +188,8 @@ class ContractLimits:
     sender_id_allowlist: frozenset[str]
     late_schedule_policy: LateSchedulePolicy
     delivery_default: DeliveryMode
+    # `critical` events without `expires_at` expire this long after they were produced
+    critical_default_expiry_seconds: float = 0.0
 
     @classmethod
     def defaults(cls) -> ContractLimits:
@@ -198,4 +205,5 @@ class ContractLimits:
             sender_id_allowlist=frozenset(settings.sender_id_allowlist),
             late_schedule_policy=settings.late_schedule_policy,
             delivery_default=settings.delivery_default,
+            critical_default_expiry_seconds=settings.critical_default_expiry_seconds,
         )

@@ -1,12 +1,15 @@
 """The fetch loop: many records in flight, bounded, committed only when finished.
 
 - Each record becomes a task; the offset tracker knows which are unfinished.
-- A partition with too many unfinished records is paused; so are all when the total
-  is at its bound. Fetching goes on (heartbeats, rebalances), buffering does not grow.
-- Record counts do not bound memory (a bulk event holds thousands of recipients), so the
-  payload bytes of started records are bounded too: fetched records past that budget wait,
-  undecoded, with every partition paused, until running ones finish. A record larger
-  than the whole budget still runs, alone.
+- A partition with too many unfinished records is paused. Fetching goes on (heartbeats,
+  rebalances), buffering does not grow.
+- Records in progress are bounded per lane (`intake.py`), by count and, since counts do not
+  bound memory (a bulk event holds thousands of recipients), by payload bytes: fetched
+  records past their lane's budget wait, undecoded, until running ones finish, and the
+  partitions they come from pause (a lane topic at once; a shared topic once the records
+  waiting from it fill `fetch_ahead_bytes`, so a `critical` record behind a bulk backlog is
+  still fetched). `critical` records start first. A record larger than the whole budget
+  still runs, alone.
 - Commits go out every `commit_interval` from a task beside the fetch loop (never blocking
   it) and hold only contiguous finished offsets; the commit lock orders them with the
   revoke's and the final commit.
@@ -21,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,10 +33,12 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from service.backoff import Backoff
 from service.clock import Clock, sleep_unless_set, wait_on_clock
+from service.kafka.intake import LaneIntake, LaneOf, Waiting
 from service.kafka.offsets import OffsetTracker
 from service.observability.health import Health
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
+from service.priority import DEFAULT_PRIORITY, Priority
 
 log = get_logger(__name__)
 
@@ -58,12 +63,14 @@ class ConsumerLoop:
         commit_interval: float = 0.5,
         retry_base: float = 0.5,
         retry_cap: float = 30.0,
+        lane_of: LaneOf | None = None,
+        lane_topics: dict[str, Priority] | None = None,
+        fetch_ahead_bytes: int = 0,
     ) -> None:
         self._consumer = consumer
         self._handle = handle
         self._metrics = metrics
         self._health = health
-        self._max_total = max_in_flight
         self._max_partition = max_in_flight_per_partition
         self._fetch_max = fetch_max_records
         self._revoke_deadline = revoke_deadline
@@ -75,10 +82,14 @@ class ConsumerLoop:
         self._paused: set[TopicPartition] = set()
         self._last_fetched: dict[TopicPartition, int] = {}
         self._commit_lock = asyncio.Lock()
-        self._max_bytes = max_in_flight_bytes
-        self._bytes_in_flight = 0
         # Fetched, counted by the tracker (so commits stop before them), not yet started.
-        self._waiting: deque[tuple[TopicPartition, Any]] = deque()
+        self._intake = LaneIntake(
+            max_in_flight=max_in_flight,
+            max_bytes=max_in_flight_bytes,
+            fetch_ahead_bytes=fetch_ahead_bytes,
+            lane_topics=lane_topics or {},
+            lane_of=lane_of or (lambda _topic, _value: DEFAULT_PRIORITY),
+        )
         self._stopping = False
 
     def listener(self) -> ConsumerRebalanceListener:
@@ -92,21 +103,15 @@ class ConsumerLoop:
         committer = asyncio.create_task(self._commit_periodically(fetching_done))
         try:
             while not stop.is_set():
-                capacity = self._max_total - self.tracker.total_in_flight()
-                if capacity <= 0 or self._over_budget():
-                    self._pause_all()
-                records = await self._consumer.getmany(
-                    timeout_ms=100, max_records=max(1, min(self._fetch_max, capacity))
-                )
+                self._update_pauses()
+                records = await self._consumer.getmany(timeout_ms=100, max_records=self._fetch_max)
                 self._health.kafka_ok = True
                 self._health.progressed()
                 for tp, batch in records.items():
                     for record in batch:
                         self.tracker.add(tp, record.offset)
-                        self._waiting.append((tp, record))
+                        self._intake.add(tp, record)
                     self._last_fetched[tp] = batch[-1].offset
-                    if self.tracker.in_flight(tp) >= self._max_partition:
-                        self._pause(tp)
                 self._start_waiting()
         finally:
             # Waiting records are never started now: they stay uncommitted and are
@@ -138,39 +143,30 @@ class ConsumerLoop:
                 log.exception("commit_round_failed")
 
     def _start_waiting(self) -> None:
-        """Start waiting records in fetch order while the byte budget allows; one always
-        may when nothing runs, so an oversized record cannot wait for ever."""
-        while self._waiting and not self._stopping:
-            size = _size(self._waiting[0][1])
-            if (
-                self._max_bytes is not None
-                and self._bytes_in_flight > 0
-                and self._bytes_in_flight + size > self._max_bytes
-            ):
-                break
-            tp, record = self._waiting.popleft()
-            self._bytes_in_flight += size
-            self._start(tp, record)
-        if self._waiting:
-            # Fetching on would only pile up more records behind these.
-            self._pause_all()
+        """Start waiting records that their lane's budget allows, `critical` first; one
+        always may when its lane runs nothing, so an oversized record cannot wait for ever."""
+        if not self._stopping:
+            for item in self._intake.startable():
+                self._start(item)
+        self._update_pauses()
 
-    def _start(self, tp: TopicPartition, record: Any) -> None:
+    def _start(self, item: Waiting) -> None:
         self._metrics.events_in_flight.inc()
-        task = asyncio.create_task(self._run_one(tp, record))
-        self._tasks[tp].add(task)
-        task.add_done_callback(self._tasks[tp].discard)
+        task = asyncio.create_task(self._run_one(item.tp, item.record, item.lane, item.size))
+        self._tasks[item.tp].add(task)
+        task.add_done_callback(self._tasks[item.tp].discard)
 
-    async def _run_one(self, tp: TopicPartition, record: Any) -> None:
+    async def _run_one(
+        self, tp: TopicPartition, record: Any, lane: Priority = DEFAULT_PRIORITY, size: int = 0
+    ) -> None:
         try:
             await self._handle_until_done(tp, record)
         finally:
             self._metrics.events_in_flight.dec()
-            self._bytes_in_flight -= _size(record)
+            self._intake.finished(lane, size)
         self.tracker.done(tp, record.offset)
         self._health.progressed()
         self._start_waiting()
-        self._maybe_resume()
 
     async def _handle_until_done(self, tp: TopicPartition, record: Any) -> None:
         """Retry a failed record (a publish the broker refused, a bug) with the backoff.
@@ -201,28 +197,19 @@ class ConsumerLoop:
                 return
 
     # --- backpressure ----------------------------------------------------------------------
-    def _over_budget(self) -> bool:
-        return self._max_bytes is not None and self._bytes_in_flight >= self._max_bytes
-
-    def _pause(self, tp: TopicPartition) -> None:
-        if tp not in self._paused and tp in self._consumer.assignment():
-            self._consumer.pause(tp)
-            self._paused.add(tp)
-
-    def _pause_all(self) -> None:
+    def _update_pauses(self) -> None:
+        """Pause every partition that must not fetch (too much of its own work unfinished,
+        or its lane's records waiting: `intake.py`); resume the others."""
         for tp in self._consumer.assignment():
-            self._pause(tp)
-
-    def _maybe_resume(self) -> None:
-        if not self._paused or self._waiting or self.tracker.total_in_flight() >= self._max_total:
-            return
-        if self._over_budget():
-            return
-        for paused in list(self._paused):
-            if self.tracker.in_flight(paused) < self._max_partition:
-                self._paused.discard(paused)
-                if paused in self._consumer.assignment():
-                    self._consumer.resume(paused)
+            stop = self.tracker.in_flight(tp) >= self._max_partition or self._intake.blocked(
+                tp.topic
+            )
+            if stop and tp not in self._paused:
+                self._consumer.pause(tp)
+                self._paused.add(tp)
+            elif not stop and tp in self._paused:
+                self._paused.discard(tp)
+                self._consumer.resume(tp)
 
     # --- commits ---------------------------------------------------------------------------
     async def commit(self) -> None:
@@ -261,7 +248,7 @@ class ConsumerLoop:
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         # Not started, so nothing to wait for: the new owner gets them from the last commit.
-        self._waiting = deque(item for item in self._waiting if item[0] not in revoked)
+        self._intake.drop(revoked)
         await self._drain(revoked, self._revoke_deadline)
         with contextlib.suppress(Exception):
             await self.commit()
@@ -273,18 +260,12 @@ class ConsumerLoop:
         # Tasks cancelled at the deadline never reach their own resume: without this the
         # partitions kept could stay paused behind work that no longer exists.
         self._start_waiting()
-        self._maybe_resume()
 
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
         self._health.assigned = True
         log.info(
             "partitions_assigned", partitions=sorted(f"{t.topic}/{t.partition}" for t in assigned)
         )
-
-
-def _size(record: Any) -> int:
-    value = getattr(record, "value", None)
-    return len(value) if value else 0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

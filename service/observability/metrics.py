@@ -16,12 +16,15 @@ from prometheus_client import CollectorRegistry, Info
 
 from service import __version__
 from service.contract.events import EventStatus, ResultOutcome
+from service.priority import PRIORITIES
 
 NAMESPACE = "pushr_relay"
 
 # Provider latency in Africa spans LAN-fast to mobile-backhaul slow: 10 ms .. 30 s.
 PROVIDER_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30)
 END_TO_END_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+# A one-time password waits milliseconds; a campaign batch behind a balance pause, minutes.
+SEND_WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600)
 
 ENDPOINTS = ("send-sms", "custom", "list")
 PROVIDER_OUTCOMES = (
@@ -249,11 +252,42 @@ class Metrics:
         for status in STATUSES:
             self.status_published.labels(status)
 
+        # --- priority lanes ---
+        self.send_wait = Histogram(
+            "send_wait_seconds",
+            "Time from a batch being queued to its first request to Push.R, by priority.",
+            ["priority"],
+            namespace=ns,
+            registry=r,
+            buckets=SEND_WAIT_BUCKETS,
+        )
+        self.send_queue = Gauge(
+            "send_queue_length",
+            "Batches waiting for their turn to send (gate, send slot, rate limit), by priority.",
+            ["priority"],
+            namespace=ns,
+            registry=r,
+        )
+        self.batches_expired = Counter(
+            "batches_expired",
+            "Batches not sent because their expiry passed while they waited, by priority.",
+            ["priority"],
+            namespace=ns,
+            registry=r,
+        )
+        for lane in PRIORITIES:
+            self.send_wait.labels(lane)
+            self.send_queue.labels(lane).set(0)
+            self.batches_expired.labels(lane)
+
         self.events_in_flight = Gauge(
             "events_in_flight", "Events being processed.", namespace=ns, registry=r
         )
         self.batches_in_flight = Gauge(
-            "batches_in_flight", "Batches between claim and result.", namespace=ns, registry=r
+            "batches_in_flight",
+            "Batches being delivered: queued, waiting or sending, until their result.",
+            namespace=ns,
+            registry=r,
         )
         self.consumer_lag = Gauge(
             "consumer_lag",

@@ -1,4 +1,5 @@
-"""The pipeline, one step a module: handle → plan → gate → deliver → outbound → publish.
+"""The pipeline, one step a module: handle → plan → gate → lanes → deliver → outbound →
+publish.
 
 The steps branch on return values, not exceptions. This is the whole vocabulary, defined
 where named and used as written here:
@@ -6,8 +7,13 @@ where named and used as written here:
     Contract.decode(bytes) ──► Accepted                  valid: plan and send
                          └──► Rejection(reason)          invalid: dead letter + `rejected`,
                                                          never retried (contract.model)
+    Priority (service.priority)     critical | normal | bulk: the lane every wait is ordered by
+    Urgency (lanes)                 a batch's lane and expiry, checked after every wait
     SendGate.pass_through()                              closed (insufficient_balance,
-                                                         credentials_rejected): wait, one probe
+                                                         credentials_rejected) or held (a
+                                                         breaker open): wait, one probe;
+                                                         released in lane order
+    SendSlots (lanes)               one per connection, taken right before the claim
     Ledger.claim(key) ──► ClaimStatus                    (ledger.base)
         CLAIMED      send it
         DONE         already final: re-publish the stored result, never send
@@ -19,8 +25,11 @@ where named and used as written here:
                                      with reconciliation, in both modes: handed over (handoff)
         RETRY_SAFE, BREAKER_OPEN     certainly not sent: release the claim, back off, retry
         INSUFFICIENT_BALANCE, UNAUTHORIZED   certainly not sent: release, close the gate
+        EXPIRED                      not sent, its expiry passed: release, `expired` (`unknown`
+                                     when an earlier attempt may have gone)
     BatchState (ledger.base)        what the ledger remembers: claimed → sent | rejected | unknown
-    ResultOutcome (contract.events) what a result event says: sent | scheduled | rejected | unknown
+    ResultOutcome (contract.events) what a result event says: sent | scheduled | rejected |
+                                    unknown | expired (never stored)
     Verdict (ledger.pending)        what reconciliation decided of a handed-over batch:
         SENT          the list shows it: settle it `sent`, never resend
         NOT_SENT      nothing in its window: send it once now, in both modes

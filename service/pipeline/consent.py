@@ -74,8 +74,8 @@ class ConsentScreen:
     def active(self) -> bool:
         return self._rules.active
 
-    def for_batch(self, request: SmsRequest, priority: str) -> BatchConsent:
-        return BatchConsent(self, request, priority)
+    def for_batch(self, request: SmsRequest, priority: str, batch: Batch) -> BatchConsent:
+        return BatchConsent(self, request, priority, batch)
 
     async def hold(self, priority: str) -> None:
         """Policy `hold`: a `bulk` event waits (uncommitted) until the quiet hours end."""
@@ -139,22 +139,31 @@ class ConsentScreen:
 
 
 class BatchConsent:
-    """One batch's consent: screened before each claim (`await consent(batch)`), then read
-    by its request (`scheduled_at`, `nothing_to_send`) and its result (`dropped`)."""
+    """One planned batch's consent: screened before each claim (`await consent()`), then
+    read by its request (`scheduled_at`, `nothing_to_send`) and its result (`batch`,
+    `dropped`)."""
 
-    def __init__(self, screen: ConsentScreen, request: SmsRequest, priority: str) -> None:
+    def __init__(
+        self, screen: ConsentScreen, request: SmsRequest, priority: str, planned: Batch
+    ) -> None:
         self._screen = screen
         self._request = request
         self._priority = priority
+        self._planned = planned
         self._last: Screened | None = None
         self._deferred_counted = False
 
-    async def __call__(self, batch: Batch) -> Batch:
-        self._last = await self._screen.screen(self._request, self._priority, batch)
+    async def __call__(self) -> Batch:
+        self._last = await self._screen.screen(self._request, self._priority, self._planned)
         if self._last.deferred and not self._deferred_counted:
             self._deferred_counted = True
             self._screen.count_deferred()
         return self._last.batch
+
+    @property
+    def batch(self) -> Batch:
+        """The batch as last screened (the planned one before the first screen)."""
+        return self._planned if self._last is None else self._last.batch
 
     @property
     def scheduled_at(self) -> datetime | None:
@@ -170,11 +179,6 @@ class BatchConsent:
             return None
         detail = f"no recipient left ({no_recipients_reason(self._last.dropped)})"
         return ProviderResult(Outcome.REJECTED, endpoint, detail=detail, attempts=0)
-
-
-def priority_of(request: SmsRequest) -> str:
-    """The request's lane; `normal` for a request without the `priority` field."""
-    return str(getattr(request, "priority", "normal"))
 
 
 def narrow(request: SmsRequest, batch: Batch, drop: set[str]) -> Batch:

@@ -1,12 +1,19 @@
 """One Kafka record, start to finish: decode → (dead-letter | expire | plan → deliver)
 → publish → acknowledged. Returns only when everything it wrote was acknowledged,
 so the caller may mark the offset done.
+
+An event's batches enter the send queues lazily: planned in index order as their turn
+comes, at most `batches_per_event` at once, and each result is published as its batch
+ends, so neither memory nor queue length grows with the size of the event. Every batch
+waits in the event's lane (`priority`; a lane topic's lane wins) and carries its expiry.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -23,22 +30,28 @@ from service.contract import (
 from service.contract.events import ResultOutcome
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
-from service.pipeline.consent import BatchConsent, ConsentScreen, priority_of
-from service.pipeline.deliver import BatchDeliverer, Delivered
-from service.pipeline.outbound import EventFactory
-from service.pipeline.plan import Batch, plan_batches
+from service.pipeline.batch_job import Delivered
+from service.pipeline.consent import BatchConsent, ConsentScreen
+from service.pipeline.deliver import BatchDeliverer
+from service.pipeline.lanes import Urgency
+from service.pipeline.outbound import EventFactory, Tally
+from service.pipeline.plan import Batch, batch_count, iter_batches
 from service.pipeline.publish import Publisher
+from service.priority import Priority
 from service.pushr.client import PushrClient
-from service.pushr.outcomes import ProviderResult
+from service.pushr.outcomes import ProviderResult, SendTurn
 
 log = get_logger(__name__)
+
+THREADED_DECODE_BYTES = 64 * 1024  # about 4,000 recipients
 
 
 @dataclass(frozen=True, slots=True)
 class HandlerConfig:
     batch_size: int
     default_business: int | None
-    send_concurrency: int
+    batches_per_event: int = 8  # queued or sending at once, per event
+    topic_lanes: Mapping[str, Priority] = field(default_factory=dict)  # lane topics
 
 
 class RecordHandler:
@@ -63,7 +76,6 @@ class RecordHandler:
         self._clock = clock
         self._config = config
         self._events = EventFactory(clock)
-        self._send_slots = asyncio.Semaphore(config.send_concurrency)
 
     async def __call__(self, record: Any) -> None:
         structlog.contextvars.bind_contextvars(
@@ -71,7 +83,19 @@ class RecordHandler:
         )
         try:
             self._metrics.events_consumed.inc()
-            decoded = self._contract.decode(record.value, now=self._clock.now())
+            timestamp = record.timestamp
+            decode = functools.partial(
+                self._contract.decode,
+                record.value,
+                now=self._clock.now(),
+                produced_at=timestamp / 1000 if timestamp is not None and timestamp > 0 else None,
+                lane=self._config.topic_lanes.get(record.topic),
+            )
+            # Normalising thousands of numbers takes tens of milliseconds of CPU: in a thread,
+            # the loop keeps serving other lanes' requests meanwhile (the GIL is shared in
+            # turns), instead of a one-time password waiting for a campaign to be decoded.
+            large = len(record.value or b"") > THREADED_DECODE_BYTES
+            decoded = await asyncio.to_thread(decode) if large else decode()
             if isinstance(decoded, Rejection):
                 await self._dead_letter(record, decoded)
             else:
@@ -121,30 +145,52 @@ class RecordHandler:
             log.info("event_expired")
             return
         if self._consent is not None:
-            await self._consent.hold(priority_of(request))  # quiet hours, policy `hold`
+            await self._consent.hold(request.priority)  # quiet hours, policy `hold`
 
-        batches = plan_batches(request, self._config.batch_size)
-        status_accepted = self._events.accepted(accepted, len(batches))
+        count = batch_count(request, self._config.batch_size)
+        status_accepted = self._events.accepted(accepted, count)
         acks = [await self._publisher.event(request.event_id, status_accepted)]
         self._metrics.status_published.labels("accepted").inc()
-        delivered = await asyncio.gather(
-            *(self._deliver(request, accepted, batch) for batch in batches)
-        )
-        results = [
-            self._events.replayed(item.result, accepted) if item.replayed else item.result
-            for item in delivered
-        ]
-        for result in results:
-            acks.append(await self._publisher.event(request.event_id, result))
-        status = self._events.final(accepted, results)
+        expires_at = request.expires_at
+        urgency = Urgency(request.priority, None if expires_at is None else expires_at.timestamp())
+        tally = Tally(count)
+        batches = iter_batches(request, self._config.batch_size)
+        failures: list[BaseException] = []
+
+        async def deliver_in_turn() -> None:
+            # Workers share one plan: each takes the next batch when it is free, so at most
+            # `batches_per_event` of the event's batches exist at once.
+            for batch in _until_failed(batches, failures):
+                try:
+                    item = await self._deliver(request, accepted, batch, urgency)
+                    result = (
+                        self._events.replayed(item.result, accepted)
+                        if item.replayed
+                        else item.result
+                    )
+                    acks.append(await self._publisher.event(request.event_id, result))
+                except Exception as exc:
+                    failures.append(exc)  # the others stop taking batches; the record is retried
+                    return
+                tally.add(result)
+                self._record_outcome(item, result)
+
+        # Not a TaskGroup: cancelling a sibling mid-request would make its batch ambiguous.
+        workers = min(self._config.batches_per_event, count)
+        await asyncio.gather(*(deliver_in_turn() for _ in range(workers)))
+        if failures:
+            raise failures[0]
+        status = self._events.final(accepted, tally)
         acks.append(await self._publisher.event(request.event_id, status))
         await asyncio.gather(*acks)
-        self._record_outcomes(record, delivered, status)
+        self._record_final(record, status)
 
-    async def _deliver(self, request: SmsRequest, accepted: Accepted, batch: Batch) -> Delivered:
+    async def _deliver(
+        self, request: SmsRequest, accepted: Accepted, batch: Batch, urgency: Urgency
+    ) -> Delivered:
         consent: BatchConsent | None = None
         if self._consent is not None:
-            consent = self._consent.for_batch(request, priority_of(request))
+            consent = self._consent.for_batch(request, request.priority, batch)
 
         def make_result(
             b: Batch, outcome: ResultOutcome, provider: ProviderResult | None, detail: str
@@ -152,11 +198,11 @@ class RecordHandler:
             if consent is None:
                 return self._events.result(accepted, b, outcome, provider, detail)
             return self._events.result(
-                accepted, b, outcome, provider, detail,
+                accepted, consent.batch, outcome, provider, detail,
                 scheduled_at=consent.scheduled_at, dropped=consent.dropped,
             )  # fmt: skip
 
-        async def send(b: Batch) -> ProviderResult:
+        async def send(b: Batch, turn: SendTurn) -> ProviderResult:
             scheduled = request.scheduled_at
             if consent is not None:
                 endpoint = "custom" if request.kind == "template" else "send-sms"
@@ -172,46 +218,54 @@ class RecordHandler:
                     template=request.template or "",
                     csv_bytes=b.csv_bytes or b"",
                     scheduled_at=scheduled,
+                    turn=turn,
                 )
             return await self._client.send_sms(
                 message=request.message or "",
                 recipients=b.recipients,
                 sender_id=request.sender_id,
                 scheduled_at=scheduled,
+                turn=turn,
             )
 
-        # The slot is taken before the ledger claim, not inside `send`: a batch queued for a
-        # connection must not hold a claim, or a crash would turn every queued batch (never
-        # sent) into an ambiguous one: `unknown` at most once, a resend at least once.
-        async with self._send_slots:
-            self._metrics.batches_in_flight.inc()
-            try:
-                return await self._deliverer.deliver(
-                    batch, request.delivery, send, make_result, origin=accepted, screen=consent
-                )
-            finally:
-                self._metrics.batches_in_flight.dec()
+        # The deliverer takes a send slot only right before the ledger claim: a batch queued
+        # for a connection must not hold a claim, or a crash would turn every queued batch
+        # (never sent) into an ambiguous one: `unknown` at most once, a resend at least once.
+        self._metrics.batches_in_flight.inc()
+        try:
+            return await self._deliverer.deliver(
+                batch, request.delivery, send, make_result, urgency, origin=accepted, screen=consent
+            )
+        finally:
+            self._metrics.batches_in_flight.dec()
 
-    def _record_outcomes(
-        self, record: Any, delivered: list[Delivered], status: dict[str, Any]
-    ) -> None:
+    def _record_outcome(self, item: Delivered, result: dict[str, Any]) -> None:
         m = self._metrics
-        for item in delivered:
-            outcome = str(item.result.get("outcome", "unknown"))
-            m.results_published.labels(outcome).inc()
-            if item.replayed:
-                m.duplicates_suppressed.inc()
-                continue
-            if item.provider is not None and outcome in ("sent", "scheduled"):
-                m.sms_units.inc(float(item.result.get("provider_units") or 0))
-                m.sms_cost.inc(float(item.result.get("cost") or 0))
-            log.info(
-                "batch_outcome",
-                batch_key=item.result.get("batch_key"),
-                outcome=outcome,
-                pushr_message_id=item.result.get("pushr_message_id"),
-                attempts=item.result.get("attempts"),
-            )
+        outcome = str(result.get("outcome", "unknown"))
+        m.results_published.labels(outcome).inc()
+        if item.replayed:
+            m.duplicates_suppressed.inc()
+            return
+        if item.provider is not None and outcome in ("sent", "scheduled"):
+            m.sms_units.inc(float(result.get("provider_units") or 0))
+            m.sms_cost.inc(float(result.get("cost") or 0))
+        log.info(
+            "batch_outcome",
+            batch_key=result.get("batch_key"),
+            outcome=outcome,
+            pushr_message_id=result.get("pushr_message_id"),
+            attempts=result.get("attempts"),
+        )
+
+    def _record_final(self, record: Any, status: dict[str, Any]) -> None:
+        m = self._metrics
         m.status_published.labels(str(status["status"])).inc()
         if record.timestamp is not None and record.timestamp > 0:
             m.end_to_end.observe(max(0.0, self._clock.now() - record.timestamp / 1000))
+
+
+def _until_failed(batches: Iterator[Batch], failures: list[BaseException]) -> Iterator[Batch]:
+    for batch in batches:
+        if failures:
+            return
+        yield batch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -97,33 +98,63 @@ class EventFactory:
     def rejected(self, rejection: Rejection, event_id: str) -> dict[str, Any]:
         return status_rejected(rejection, at=self._clock.now(), event_id=event_id)
 
-    def final(self, accepted: Accepted, results: list[dict[str, Any]]) -> dict[str, Any]:
+    def final(self, accepted: Accepted, tally: Tally) -> dict[str, Any]:
         request = accepted.request
-        summary = BatchSummary.of(r["outcome"] for r in results)
-        ids = [r["pushr_message_id"] for r in results if isinstance(r.get("pushr_message_id"), int)]
-        # "reconciling": an `unknown` here is the reconciler's to settle, a later status follows
-        waiting = any(r.get("reconciliation") == "pending" for r in results)
-        reason = RECONCILING if waiting else None
+        summary = BatchSummary.of(tally.outcomes, tally.total)
         status = summary.overall()
+        reason = RECONCILING if tally.reconciling else "expired" if summary.expired else None
         # Recipients consent dropped (opted out, capped): a batch it emptied is no failure
         # of the others, and an event it emptied entirely is `rejected`.
-        dropped = dropped_recipients(results)
-        if dropped:
-            kept = [r["outcome"] for r in results if not emptied(r)]
-            if kept:
-                status = BatchSummary.of(kept).overall()
-            else:
-                status, reason = "rejected", no_recipients_reason(dropped)
+        if tally.emptied == tally.total and tally.dropped:
+            status, reason = "rejected", no_recipients_reason(tally.dropped)
+        elif tally.emptied:
+            status = BatchSummary.of(tally.kept, tally.total - tally.emptied).overall()
         return build_status_event(
             event_id=request.event_id,
             idempotency_key=request.idempotency_key,
             status=status,
             at=self._clock.now(),
             reason=reason,
+            detail=f"{summary.expired} batch(es) expired before their request"
+            if summary.expired
+            else None,
             batches=summary,
             recipients_accepted=len(request.recipients),
-            recipients_rejected=len(accepted.rejected_recipients) + len(dropped),
-            pushr_message_ids=ids,
+            recipients_rejected=len(accepted.rejected_recipients) + len(tally.dropped),
+            pushr_message_ids=tally.message_ids,
             metadata=request.metadata,
-            rejected_recipients=dropped,
+            priority=request.priority,
+            rejected_recipients=tally.dropped,
         )
+
+
+@dataclass(slots=True)
+class Tally:
+    """What the final status needs of an event's results, kept as they are published (in
+    the order batches finish; message ids sorted by batch), not the results themselves."""
+
+    total: int
+    outcomes: list[ResultOutcome] = field(default_factory=list)
+    _ids: dict[int, int] = field(default_factory=dict)  # batch index -> Push.R message id
+    # an `unknown` among them is the reconciler's to settle: a later status follows
+    reconciling: bool = False
+    # consent: the recipients it left out, the batches it left empty, the others' outcomes
+    dropped: list[RejectedRecipient] = field(default_factory=list)
+    emptied: int = 0
+    kept: list[ResultOutcome] = field(default_factory=list)
+
+    def add(self, result: dict[str, Any]) -> None:
+        self.outcomes.append(result["outcome"])
+        self.dropped += dropped_recipients([result])
+        if emptied(result):
+            self.emptied += 1
+        else:
+            self.kept.append(result["outcome"])
+        self.reconciling = self.reconciling or result.get("reconciliation") == "pending"
+        message_id = result.get("pushr_message_id")
+        if isinstance(message_id, int):
+            self._ids[int(result.get("batch_index") or 0)] = message_id
+
+    @property
+    def message_ids(self) -> list[int]:
+        return [self._ids[index] for index in sorted(self._ids)]

@@ -1,7 +1,9 @@
 """Deterministic batch plans: the same normalised event always yields the same batches.
 
 The ledger keys batches by position, so planning must depend only on the event and
-the batch size — never on timing or arrival order.
+the batch size — never on timing or arrival order. `iter_batches` makes them one at a time,
+in index order, so a large event is planned as its batches' turns come (its count is known
+up front: `batch_count`) rather than all at once.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from service.contract import SmsRequest
@@ -31,30 +34,34 @@ def batch_key(request: SmsRequest, index: int, count: int) -> str:
     return f"{request.idempotency_key or request.event_id}#{index}/{count}"
 
 
-def plan_batches(request: SmsRequest, batch_size: int) -> list[Batch]:
+def batch_count(request: SmsRequest, batch_size: int) -> int:
+    items = len(request.rows) if request.kind == "template" else len(request.recipients)
+    return max(1, -(-items // batch_size))
+
+
+def iter_batches(request: SmsRequest, batch_size: int) -> Iterator[Batch]:
+    """The event's batches in index order, each made when asked for."""
+    count = batch_count(request, batch_size)
     if request.kind == "template":
         rows = request.rows
-        count = max(1, -(-len(rows) // batch_size))
-        return [
-            _template_batch(request, rows[i * batch_size : (i + 1) * batch_size], i, count)
-            for i in range(count)
-        ]
+        for i in range(count):
+            yield _template_batch(request, rows[i * batch_size : (i + 1) * batch_size], i, count)
+        return
     recipients = request.recipients
-    count = max(1, -(-len(recipients) // batch_size))
     per_recipient = units_of(request.message or "")
-    batches = []
     for i in range(count):
         chunk = recipients[i * batch_size : (i + 1) * batch_size]
-        batches.append(
-            Batch(
-                key=batch_key(request, i, count),
-                index=i,
-                count=count,
-                recipients=chunk,
-                units=per_recipient * len(chunk),
-            )
+        yield Batch(
+            key=batch_key(request, i, count),
+            index=i,
+            count=count,
+            recipients=chunk,
+            units=per_recipient * len(chunk),
         )
-    return batches
+
+
+def plan_batches(request: SmsRequest, batch_size: int) -> list[Batch]:
+    return list(iter_batches(request, batch_size))
 
 
 def units_of(message: str) -> int:

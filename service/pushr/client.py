@@ -34,7 +34,7 @@ from service.pushr.classify import (
     classify_response,
 )
 from service.pushr.egress import failure_detail
-from service.pushr.outcomes import ClientHooks, Outcome, ProviderResult
+from service.pushr.outcomes import ClientHooks, Outcome, ProviderResult, SendTurn
 from service.pushr.ratelimit import RateLimiter
 from service.settings import Settings
 
@@ -50,10 +50,6 @@ def _iso_utc(moment: datetime) -> str:
         # A naive time would be read in Push.R's zone, not ours: refuse to guess.
         raise ValueError("scheduled_at must be timezone-aware")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return url.scheme, url.host, url.port
 
 
 class PushrClient:
@@ -106,10 +102,11 @@ class PushrClient:
         sender_id: str | None,
         scheduled_at: datetime | None,
         time_budget: float | None = None,
+        turn: SendTurn | None = None,
     ) -> ProviderResult:
         """POST /sms/send-sms. `time_budget` (seconds) bounds the whole call with its
         retries: no backoff or rate-limit wait that would end after it is started."""
-        public, secret = self._keys()
+        keys = public, secret = self._keys()
         payload: dict[str, Any] = {
             "api_key_public": public,
             "api_key_secret": secret,
@@ -130,7 +127,7 @@ class PushrClient:
             headers=self._send_headers,
             extensions={"timeout": self._timeout},
         )
-        return await self._call(SEND_SMS, request, (public, secret), time_budget=time_budget)
+        return await self._call(SEND_SMS, request, keys, time_budget=time_budget, turn=turn)
 
     async def send_custom(
         self,
@@ -141,9 +138,10 @@ class PushrClient:
         csv_bytes: bytes,
         scheduled_at: datetime | None,
         time_budget: float | None = None,
+        turn: SendTurn | None = None,
     ) -> ProviderResult:
         """POST /sms/custom (multipart, a CSV with a `contact` column)."""
-        public, secret = self._keys()
+        keys = public, secret = self._keys()
         data = {
             "business": str(business),
             "template": template,
@@ -165,7 +163,7 @@ class PushrClient:
         # Encode the multipart body once: every attempt resends the same bytes, and both
         # transports then see a plain body with a Content-Length.
         await request.aread()
-        return await self._call(CUSTOM, request, (public, secret), time_budget=time_budget)
+        return await self._call(CUSTOM, request, keys, time_budget=time_budget, turn=turn)
 
     async def list_messages(
         self,
@@ -188,7 +186,8 @@ class PushrClient:
             )
         else:
             target = httpx.URL(url)
-            if _origin(target) != _origin(self._base):
+            base = self._base
+            if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
                 raise ValueError("refusing to follow a `next` link to another origin")
             request = self._http.build_request("GET", target, headers=headers)
         return await self._call(LIST, request, (jwt,), time_budget=time_budget, idempotent=True)
@@ -203,12 +202,14 @@ class PushrClient:
         *,
         time_budget: float | None,
         idempotent: bool = False,
+        turn: SendTurn | None = None,
     ) -> ProviderResult:
         clock, hooks = self._clock, self._hooks
         started = clock.monotonic()
         deadline = None if time_budget is None else started + time_budget
         breaker = self._breakers[endpoint]
-        attempts = 0
+        turn = turn or SendTurn(mine=False)  # see SendTurn: whose retries, which lane, expiry
+        attempts = turn.attempts_before
         status: int | None = None
         body: dict[str, Any] | None = None
 
@@ -236,14 +237,17 @@ class PushrClient:
             verdict = Verdict.NEUTRAL  # unless an answer arrives (cancelled, over budget)
             try:
                 left = None if deadline is None else deadline - clock.monotonic()
-                if not await self._limiter.wait(max_wait=left):
+                if not await self._limiter.wait(max_wait=left, lane=turn.lane):
                     held = self._limiter.held_for() or None
                     return result(
                         Classification(Outcome.RETRY_SAFE, "rate limit beyond time budget", held)
                     )
+                if turn.expired(clock.now()):  # checked after every wait, right before sending
+                    return result(Classification(Outcome.EXPIRED, turn.EXPIRED, None))
                 attempts += 1
                 if attempts > 1 and hooks.on_retry:
                     hooks.on_retry(endpoint)
+                turn.requested()
                 sent_at = clock.monotonic()
                 try:
                     response = await self._http.send(request)
@@ -281,7 +285,7 @@ class PushrClient:
             if answer.retry_after:
                 # Push.R's "not before" applies to every caller, this one out of attempts too.
                 self._limiter.hold(answer.retry_after)
-            if attempts >= self._settings.retry_max_attempts:
+            if turn.mine or attempts >= self._settings.retry_max_attempts:
                 return result(answer)
             delay = self._backoff.delay(attempts - 1, answer.retry_after)
             if deadline is not None and clock.monotonic() + delay > deadline:

@@ -1,12 +1,14 @@
-"""What a Push.R call came to, as the delivery engine needs to know it, and the hooks that
-see each attempt."""
+"""What a Push.R call came to, as the delivery engine needs to know it, the hooks that
+see each attempt, and the turn the engine gives each attempt of a batch."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
+
+from service.priority import DEFAULT_PRIORITY, Priority
 
 
 class Outcome(StrEnum):
@@ -17,6 +19,7 @@ class Outcome(StrEnum):
     RETRY_SAFE = "retry_safe"  # not sent for sure (connect error, 408, 429, 5xx): retry
     AMBIGUOUS = "ambiguous"  # may have been sent (timeout after write, reset mid-answer)
     BREAKER_OPEN = "breaker_open"  # not attempted: the endpoint's breaker is open
+    EXPIRED = "expired"  # not attempted: the caller's expiry passed before the request
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +47,24 @@ class ClientHooks:
     on_latency: Callable[[str, float], None] | None = None
     # an attempt that was a retry
     on_retry: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendTurn:
+    """How a call's attempts go. The deliverer's batches make their own retries (`mine`):
+    the client then makes exactly one attempt, so no backoff is slept holding a send slot
+    or a ledger claim. Other calls (`mine=False`) retry in the client."""
+
+    lane: Priority = DEFAULT_PRIORITY  # place in the rate limit's line
+    expires_at: float | None = None  # epoch seconds: no request at or after it
+    attempts_before: int = 0  # attempts already made for the batch (counted on)
+    on_request: Callable[[], None] | None = None  # right before the request goes out
+    mine: bool = True  # the caller retries: one attempt per call
+    EXPIRED: ClassVar[str] = "expires_at passed before the request was sent"
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def requested(self) -> None:
+        if self.on_request is not None:
+            self.on_request()

@@ -37,7 +37,7 @@ from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.plan import Batch
 from service.pipeline.publish import Publisher
 from service.pushr.client import PushrClient
-from service.pushr.outcomes import ProviderResult
+from service.pushr.outcomes import ProviderResult, SendTurn
 
 
 class Settler:
@@ -102,12 +102,13 @@ class Settler:
         batch = Batch(key, context.batch_index, context.batch_count, context.recipients,
                       context.units)  # fmt: skip
 
-        async def send(b: Batch) -> ProviderResult:
+        async def send(b: Batch, turn: SendTurn) -> ProviderResult:
             return await self._client.send_sms(
                 message=context.message,
                 recipients=b.recipients,
                 sender_id=context.sender_id,
                 scheduled_at=_scheduled(context, self.clock.now()),
+                turn=turn,
             )
 
         def make_result(

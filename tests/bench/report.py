@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.bench import lanes
 from tests.bench.events import Scenario
 
 RSS_TARGET_MIB = 150.0
@@ -90,6 +91,8 @@ def markdown(data: dict[str, Any]) -> str:
             lines.append(
                 f"| {s['scenario']} | {t['target']} | {t['goal']} | {_n(t['value'], 2)} | {met} |"
             )
+    if data.get("lanes"):
+        lines += ["", lanes.markdown(data["lanes"])]
     pin = data["pinning"]
     lines.append("")
     lines.append(

@@ -1,6 +1,6 @@
 """`make bench` / `make bench-quick`: the relay end to end against its ceilings, one run.
 
-    .venv/bin/python -m tests.bench.run [--quick] [--scenarios a,b,c,d] [--no-pin]
+    .venv/bin/python -m tests.bench.run [--quick] [--scenarios abcde] [--no-pin]
         [--out reports/bench.json]
 
 Starts its own Kafka broker (LocalKafka, in this process's care), the Push.R sandbox in a
@@ -15,6 +15,9 @@ and a paced phase at half that rate for end-to-end latency (inbound CreateTime s
 producer -> broker LogAppendTime of the event's final status on the outbound topic). CPU
 seconds of the relay over the throughput phase come from /proc/<pid>/stat, peak RSS from
 VmHWM. Output: a Markdown table on stdout, reports/bench.json and reports/bench.png.
+
+Scenario e (priority lanes: critical events beside a bulk backlog at a 20 rps rate limit)
+has phases of its own and no ceilings: `tests/bench/lanes.py`.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from service.devkit.broker.local_broker import LocalKafka
 from service.devkit.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from service.kafka.admin import create_topics
 from service.settings import Settings
-from tests.bench import report
+from tests.bench import lanes, report
 from tests.bench.events import Scenario, event, scenarios
 from tests.bench.procs import (
     ROOT,
@@ -467,7 +470,9 @@ async def bench(args: argparse.Namespace, children: Children, bootstrap: str) ->
     results = []
     for sc in selected:
         results.append(await b.scenario(sc))
+    lane_result = await lanes.scenario_e(b, args.quick) if "e" in args.scenarios else None
     return {
+        "lanes": lane_result,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "mode": "quick" if args.quick else "full",
         "machine": {
@@ -507,7 +512,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.bench.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--quick", action="store_true", help="fewer events, shorter phases")
-    p.add_argument("--scenarios", default="abcd", help="subset, e.g. ac")
+    p.add_argument("--scenarios", default="abcde", help="subset, e.g. ac")
     p.add_argument("--no-pin", action="store_true", help="do not use taskset")
     p.add_argument("--out", default=str(ROOT / "reports" / "bench.json"))
     p.add_argument("--clients", default="service,aiohttp", help="raw loops: service,aiohttp,httpx")
@@ -545,7 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2) + "\n")
     chart = out.with_suffix(".png")
-    report.chart(data, chart)
+    if data["scenarios"]:
+        report.chart(data, chart)
     print(report.markdown(data))
     print(f"\nwrote {out} and {chart} in {data['wall_seconds']}s", file=sys.stderr)
     return 0

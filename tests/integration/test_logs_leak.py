@@ -101,7 +101,8 @@ async def test_a_full_run_logs_no_secret_and_no_full_number(
     text = log_path.read_text()
     assert [line for line in lines if "raw" in line] == []  # every line is JSON
     by_event = {line.get("event") for line in lines}
-    assert {"relay_started", "event_dead_lettered", "batch_outcome", "provider_retry"} <= by_event
+    # a batch's retries are the deliverer's, each attempt one client call: `batch_deferred`
+    assert {"relay_started", "event_dead_lettered", "batch_outcome", "batch_deferred"} <= by_event
     polls = [line for line in lines if line.get("event") == "status_poll_failed"]
     assert polls[0]["kind"] == "unauthorized"
     outcomes = [line for line in lines if line.get("event") == "batch_outcome"]

@@ -40,7 +40,7 @@ async def test_a_full_secured_run_logs_no_password_key_or_number(
     topics = await make_topics(secured.topic)
     security = secured.relay_values()
     bootstrap = security.pop("kafka_bootstrap_servers")
-    # one 503 first: a retry is logged with the event's context
+    # one 503 first: the batch's retry is logged with the event's context
     sandbox.set_faults({"sequence": ["503"], "endpoints": ["send-sms"]})
     values = relay_values(bootstrap, sandbox, topics, log_level="DEBUG", **security)
     event = sms_event(RAW_FORMS[:3], event_id="cust-0558544343-secured")
@@ -61,7 +61,7 @@ async def test_a_full_secured_run_logs_no_password_key_or_number(
     text = log_path.read_text()
     assert [line for line in lines if "raw" in line] == []  # every line is JSON
     events = {line.get("event") for line in lines}
-    assert {"relay_started", "provider_retry", "batch_outcome"} <= events
+    assert {"relay_started", "batch_deferred", "batch_outcome"} <= events
     assert leaks(text) == []
     assert joined_leaks(lines) == []
     material = secured.kafka.material

@@ -59,7 +59,14 @@ FIELD_ERROR_CODES = [
     "rendered_blank",
     "too_deep",
 ]
-WARNING_CODES = ["duplicates_removed", "ucs2_forced", "schedule_passed", "expired"]
+WARNING_CODES = [
+    "duplicates_removed",
+    "ucs2_forced",
+    "schedule_passed",
+    "expired",
+    "priority_overridden",
+    "expiry_defaulted",
+]
 
 
 @pytest.mark.parametrize("name", ALL_SCHEMAS)
@@ -136,7 +143,8 @@ def test_asyncapi_references_resolve_and_name_the_settings_topics() -> None:
         else:
             _resolve_pointer(document, pointer)
     assert {f.removeprefix("./") for f in files} == set(ALL_SCHEMAS)
-    addresses = {c["address"] for c in document["channels"].values()}
+    channels = document["channels"].values()
+    addresses = {c["address"] for c in channels if "parameters" not in c}
     defaults = Settings.model_construct()
     assert addresses == {
         defaults.in_topic,
@@ -144,6 +152,10 @@ def test_asyncapi_references_resolve_and_name_the_settings_topics() -> None:
         defaults.dlq_topic,
         defaults.optout_topic,
     }
+    # the lane topics have no default name: their address is a parameter
+    lanes = {c["address"] for c in channels if "parameters" in c}
+    assert lanes == {"{criticalTopic}", "{bulkTopic}"}
+    assert (defaults.in_topic_critical, defaults.in_topic_bulk) == (None, None)
 
 
 def test_schemas_dir_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ def test_all_valid_from_a_file_exits_0(
             "message": "Hi",
             "recipients": ["233558544343"],
             "delivery": "at_most_once",
+            "priority": "normal",
         },
         "estimate": {"provider_units": 1, "segments": 1, "encoding": "GSM-7"},
         "rejected_recipients": [],

@@ -43,6 +43,7 @@ class RecordingClient:
     async def send_sms(
         self,
         *,
+        turn: Any = None,
         message: str,
         recipients: tuple[str, ...],
         scheduled_at: datetime | None,
@@ -111,7 +112,7 @@ class Relay:
             publisher=self.publisher,  # type: ignore[arg-type]
             metrics=self.metrics,
             clock=self.clock,
-            config=HandlerConfig(batch_size=batch_size, default_business=1, send_concurrency=8),
+            config=HandlerConfig(batch_size=batch_size, default_business=1),
             consent=ConsentScreen(rules, self.clock, self.metrics, batch_size),
         )
 

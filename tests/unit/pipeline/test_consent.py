@@ -5,23 +5,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from service.contract.schemas import RESULT, STATUS, schema_errors
-from service.pipeline import handle
 from tests.unit.pipeline.consent_harness import ACCRA_2100, Relay
 
 AMA, KOFI, ESI = "233558544343", "233248769324", "233201234567"
 
 
-def event(event_id: str, *numbers: str) -> dict[str, object]:
-    return {"event_id": event_id, "message": "Promo: 10% off", "recipients": list(numbers)}
+def event(event_id: str, *numbers: str, priority: str = "normal") -> dict[str, object]:
+    return {
+        "event_id": event_id,
+        "message": "Promo: 10% off",
+        "recipients": list(numbers),
+        "priority": priority,
+    }
 
 
-@pytest.fixture
-def bulk(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Events of the `bulk` lane (the lanes' `priority` field)."""
-    monkeypatch.setattr(handle, "priority_of", lambda request: "bulk")
+def promo(event_id: str, *numbers: str) -> dict[str, object]:
+    return event(event_id, *numbers, priority="bulk")
 
 
 async def test_an_opted_out_recipient_is_left_out_and_told_masked() -> None:
@@ -91,38 +91,40 @@ async def test_without_consent_rules_nothing_changes() -> None:
     assert "rejected_recipients" not in relay.final("e1")
 
 
-async def test_scope_bulk_only_stops_bulk(bulk: None) -> None:
+async def test_scope_bulk_only_stops_bulk() -> None:
     relay = Relay()
     await relay.opt_out(AMA, "bulk")
-    await relay.consume(event("e1", AMA, KOFI))
+    await relay.consume(promo("e1", AMA, KOFI))
     assert relay.sent_to() == [KOFI]
 
 
 async def test_scope_bulk_lets_other_lanes_through() -> None:
     relay = Relay()
     await relay.opt_out(AMA, "bulk")
-    await relay.consume(event("otp", AMA))
-    assert relay.sent_to() == [AMA]
+    await relay.consume(event("otp", AMA, priority="critical"))
+    await relay.consume(event("receipt", AMA))
+    assert relay.sent_to() == [AMA, AMA]
 
 
-async def test_the_frequency_cap_drops_the_recipient_past_n_in_24_hours(bulk: None) -> None:
+async def test_the_frequency_cap_drops_the_recipient_past_n_in_24_hours() -> None:
     relay = Relay(cap=2)
     for i in range(3):
-        await relay.consume(event(f"promo-{i}", AMA, KOFI if i == 2 else ESI))
+        await relay.consume(promo(f"promo-{i}", AMA, KOFI if i == 2 else ESI))
     assert relay.sent_to().count(AMA) == 2
     final = relay.final("promo-2")
     assert final["rejected_recipients"] == [
         {"path": "/recipients/0", "recipient": "23355****343", "reason": "frequency_capped"}
     ]
     relay.clock.advance(24 * 3600)
-    await relay.consume(event("promo-3", AMA))
-    assert relay.sent_to().count(AMA) == 3
+    await relay.consume(promo("promo-3", AMA))
+    await relay.consume(event("receipt", AMA))  # never capped: not bulk
+    assert relay.sent_to().count(AMA) == 4
 
 
-async def test_a_bulk_event_inside_quiet_hours_is_scheduled_for_their_end(bulk: None) -> None:
+async def test_a_bulk_event_inside_quiet_hours_is_scheduled_for_their_end() -> None:
     relay = Relay(quiet="20:00-08:00")
     relay.clock.advance(ACCRA_2100 - relay.clock.now())
-    await relay.consume(event("night", AMA))
+    await relay.consume(promo("night", AMA))
     (sent,) = relay.client.sent
     assert sent.scheduled_at == datetime(2027, 1, 16, 8, 0, tzinfo=UTC)
     (result,) = relay.publisher.of("night", "result")
@@ -135,14 +137,15 @@ async def test_a_bulk_event_inside_quiet_hours_is_scheduled_for_their_end(bulk: 
 async def test_quiet_hours_leave_other_lanes_alone() -> None:
     relay = Relay(quiet="20:00-08:00")
     relay.clock.advance(ACCRA_2100 - relay.clock.now())
-    await relay.consume(event("otp", AMA))
-    assert relay.client.sent[0].scheduled_at is None
+    await relay.consume(event("otp", AMA, priority="critical"))
+    await relay.consume(event("receipt", KOFI))
+    assert [s.scheduled_at for s in relay.client.sent] == [None, None]
 
 
-async def test_policy_hold_waits_on_the_clock_until_the_window_ends(bulk: None) -> None:
+async def test_policy_hold_waits_on_the_clock_until_the_window_ends() -> None:
     relay = Relay(quiet="20:00-08:00", policy="hold")
     relay.clock.advance(ACCRA_2100 - relay.clock.now())
-    await relay.consume(event("night", AMA))
+    await relay.consume(promo("night", AMA))
     # the manual clock's sleep moved it to the window's end before anything was published
     assert relay.clock.now() == ACCRA_2100 + 11 * 3600
     assert relay.client.sent[0].scheduled_at is None

@@ -13,7 +13,7 @@ from service.ledger.memory import MemoryLedger
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.plan import Batch
-from service.pushr.outcomes import Outcome, ProviderResult
+from service.pushr.outcomes import Outcome, ProviderResult, SendTurn
 from tests.unit.jitter import TopOfRange
 
 BATCH = Batch(key="evt-1#0/1", index=0, count=1, recipients=("233558544343",))
@@ -29,9 +29,11 @@ class Provider:
     def __init__(self, *answers: ProviderResult) -> None:
         self._answers: Iterator[ProviderResult] = iter(answers)
         self.calls = 0
+        self.turns: list[SendTurn] = []
 
-    async def __call__(self, batch: Batch) -> ProviderResult:
+    async def __call__(self, batch: Batch, turn: SendTurn) -> ProviderResult:
         self.calls += 1
+        self.turns.append(turn)
         return next(self._answers)
 
 
@@ -257,9 +259,9 @@ async def test_one_renewer_keeps_every_slow_send_claimed_and_stops_when_idle(
     d = deliverer(ledger, clock)
     renewers: set[Any] = set()
 
-    async def slow(batch: Batch) -> ProviderResult:
+    async def slow(batch: Batch, turn: SendTurn) -> ProviderResult:
         for _ in range(12):  # 12 x 5 s: twice the 30 s lease
-            renewers.add(d._renewer)
+            renewers.add(d._leases.task)
             await clock.sleep(5)
         return result(Outcome.ACCEPTED, status_code=201, body={"id": 1})
 
@@ -276,7 +278,7 @@ async def test_one_renewer_keeps_every_slow_send_claimed_and_stops_when_idle(
         assert ledger.renewed.count(key) >= 2
     assert len(renewers) == 1
     assert None not in renewers
-    assert d._renewer is None  # nothing in the air: no task left ticking
+    assert d._leases.task is None  # nothing in the air: no task left ticking
 
 
 async def test_owner_ids_differ_per_attempt(clock: ManualClock) -> None:

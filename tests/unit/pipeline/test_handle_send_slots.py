@@ -2,6 +2,7 @@
 
 Before: the slot was taken inside `send`, after the claim, so every queued batch held a
 claim; a SIGKILL turned all of them (never sent) into `unknown` (at most once) or resends.
+The slot is now the deliverer's (`SendSlots`), taken right before the claim.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from service.observability.metrics import Metrics
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
+from service.pipeline.lanes import SendSlots
 from service.pushr.outcomes import Outcome, ProviderResult
 from service.settings import Settings
 
@@ -71,12 +73,13 @@ async def test_a_batch_queued_for_a_send_slot_holds_no_claim() -> None:
             lease_seconds=30.0,
             retry_base=0.1,
             retry_cap=1.0,
+            slots=SendSlots(1),
         ),
         client=client,  # type: ignore[arg-type]
         publisher=Publisher(),  # type: ignore[arg-type]
         metrics=Metrics(CollectorRegistry(), REJECTION_REASONS),
         clock=clock,
-        config=HandlerConfig(batch_size=100, default_business=1, send_concurrency=1),
+        config=HandlerConfig(batch_size=100, default_business=1),
     )
     first = asyncio.create_task(handler(record(0, "evt-a", "0241000001")))
     second = asyncio.create_task(handler(record(1, "evt-b", "0241000002")))

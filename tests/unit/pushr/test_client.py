@@ -16,9 +16,10 @@ import pytest
 from pydantic import SecretStr
 
 from service.clock import ManualClock
+from service.priority import Priority
 from service.pushr.breaker import BreakerSet
 from service.pushr.client import PushrClient
-from service.pushr.outcomes import ClientHooks, Outcome, ProviderResult
+from service.pushr.outcomes import ClientHooks, Outcome, ProviderResult, SendTurn
 from service.pushr.ratelimit import RateLimiter
 from service.settings import Settings
 
@@ -460,3 +461,55 @@ async def test_cancelled_probe_frees_the_slot(make: Callable[..., Harness]) -> N
         await probe
     gate.set()
     assert (await send(h)).outcome is Outcome.ACCEPTED
+
+
+# --- one attempt per turn: the deliverer's batches ----------------------------------------
+
+
+async def test_a_turn_makes_one_attempt_and_counts_on_from_earlier_ones(
+    make: Callable[..., Harness],
+) -> None:
+    h = make(answer(503), retry_max_attempts=6)
+    requested: list[int] = []
+    turn = SendTurn(attempts_before=2, on_request=lambda: requested.append(len(h.seen)))
+    result = await send(h, turn=turn)
+    assert result.outcome is Outcome.RETRY_SAFE
+    assert len(h.seen) == 1  # the caller retries, after giving back its slot and claim
+    assert result.attempts == 3
+    assert h.rec.retries == ["send-sms"]  # the third attempt of the batch is a retry
+    assert requested == [0]  # told right before the request went out
+    assert h.clock.slept == []
+
+
+async def test_a_turn_past_its_expiry_after_the_rate_limit_sends_nothing(
+    make: Callable[..., Harness],
+) -> None:
+    h = make(answer(201, ACCEPTED_BODY), rate_limit_rps=1.0)
+    assert (await send(h)).outcome is Outcome.ACCEPTED  # takes the slot now
+    # the next slot is 1 s away; the batch expires half-way through that wait
+    turn = SendTurn(lane="critical", expires_at=h.clock.now() + 0.5)
+    result = await send(h, turn=turn)
+    assert result.outcome is Outcome.EXPIRED
+    assert result.attempts == 0
+    assert len(h.seen) == 1
+    assert h.clock.slept == [1.0]
+    assert h.rec.requests == [("send-sms", "accepted")]  # nothing reached the network
+
+
+async def test_rate_limit_waiters_take_tokens_in_lane_order(
+    make: Callable[..., Harness],
+) -> None:
+    h = make(answer(201, ACCEPTED_BODY), rate_limit_rps=10.0)
+    order: list[str] = []
+
+    async def batch(lane: Priority, name: str) -> None:
+        await send(h, turn=SendTurn(lane=lane))
+        order.append(name)
+
+    await send(h)  # the bucket's first slot is taken: everyone below waits in line
+    waiters = [asyncio.create_task(batch("bulk", f"bulk-{i}")) for i in range(3)]
+    await asyncio.sleep(0)
+    waiters.append(asyncio.create_task(batch("critical", "otp")))
+    await asyncio.gather(*waiters)
+    assert order[0] == "otp"
+    assert sorted(order[1:]) == ["bulk-0", "bulk-1", "bulk-2"]
