@@ -1,10 +1,10 @@
 """Reads the opt-out topic from the beginning into the opt-out store, and keeps reading.
 
-The reader assigns itself every partition (no group, no commits): each replica needs the
-whole list, and joining the relay's group would take in-topic partitions from a replica
-and trigger rebalances. It starts from the beginning on every start, so a restart keeps
-the list without any offset of its own, and the store's compare-and-set makes replaying
-harmless (`service.ledger.optouts`).
+The reader subscribes without a group, so it is assigned every partition and commits
+nothing: each replica needs the whole list, and joining the relay's group would take
+in-topic partitions from a replica and trigger rebalances. It starts from the beginning on
+every start, so a restart keeps the list without any offset of its own, and the store's
+compare-and-set makes replaying harmless (`service.ledger.optouts`).
 
 Caught up means every partition's position reached the end offset seen at start-up;
 until then `/readyz` fails, so a replica never sends before it knows the list.
@@ -32,7 +32,8 @@ log = get_logger(__name__)
 
 FETCH_TIMEOUT_MS = 1000
 MAX_RECORDS = 1000
-TOPIC_RETRY_SECONDS = 5.0
+ASSIGN_POLL_SECONDS = 0.2
+TOPIC_MISSING_SECONDS = 10.0  # no partition yet after this long: say so, once
 
 
 class OptOutReader:
@@ -70,18 +71,19 @@ class OptOutReader:
             await self._observe()
 
     async def _assign(self) -> None:
-        missing_logged = False
-        while True:
-            await self._consumer.topics()  # a metadata round trip
-            found = self._consumer.partitions_for_topic(self._topic)
-            if found:
-                break
-            if not missing_logged:
+        # Without a group, a subscription is assigned every partition of the topic (new
+        # ones too), with no coordinator and no commits.
+        self._consumer.subscribe([self._topic])
+        waited = 0.0
+        while not self._consumer.assignment():
+            if (
+                waited >= TOPIC_MISSING_SECONDS
+                and waited - ASSIGN_POLL_SECONDS < TOPIC_MISSING_SECONDS
+            ):
                 log.warning("optout_topic_missing", topic=self._topic)
-                missing_logged = True
-            await self._clock.sleep(TOPIC_RETRY_SECONDS)
-        self._partitions = [TopicPartition(self._topic, p) for p in sorted(found)]
-        self._consumer.assign(self._partitions)
+            await self._clock.sleep(ASSIGN_POLL_SECONDS)
+            waited += ASSIGN_POLL_SECONDS
+        self._partitions = sorted(self._consumer.assignment(), key=lambda tp: tp.partition)
         await self._consumer.seek_to_beginning(*self._partitions)
         self._ends = dict(await self._consumer.end_offsets(self._partitions))
         log.info("optout_reader_assigned", topic=self._topic, partitions=len(self._partitions))
