@@ -18,9 +18,11 @@ from typing import Any
 
 import orjson
 
+from service.app import configured_secrets
 from service.contract.consent import SCOPES, BadNumber, OptOut
 from service.contract.masking import mask_phone
 from service.contract.phones import normalise_phone
+from service.observability.logging import configure_logging
 from service.ops.optout import Entry, entries_from_file, lookup, produce, records
 from service.settings import Settings
 
@@ -103,6 +105,8 @@ def _check(settings: Settings, entries: Sequence[Entry]) -> int:
 def cli_main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     settings = Settings()  # bad settings reach `service.cli`: one line, without values
+    # stdout is the answer; warnings (an unreachable broker, a bad record) go to stderr
+    configure_logging("WARNING", secrets=configured_secrets(settings))
     if args.command == "import":
         try:
             text = Path(args.file).read_text(encoding="utf-8-sig")
