@@ -8,8 +8,9 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml constraints.txt README.md ./
 COPY service ./service
-# Same pins as development (constraints.txt); only the runtime dependency set.
-RUN rm -rf service/devkit && /opt/venv/bin/pip install -c constraints.txt .
+# Same pins as development (constraints.txt); the runtime set and the tracing exporter
+# (`otel`, idle unless OTEL_* variables configure it).
+RUN rm -rf service/devkit && /opt/venv/bin/pip install -c constraints.txt '.[otel]'
 
 # Push.R sandbox image (dev overlay, docker-compose): `docker build --target sandbox .`
 # Its own build from the whole tree; kept before `runtime` so a plain `docker build .`

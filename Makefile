@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: help install lint fmt test test-unit test-integration demo kafka kafka-stop \
-        sandbox bench bench-quick chaos lock clean
+        sandbox bench bench-quick chaos lock clean k8s-rules
 
 help:
 	@echo "make demo         broker + sandbox + relay + sample events, then stop (Ctrl-C safe)"
@@ -17,6 +17,7 @@ help:
 	@echo "make chaos        fault scenarios (reports/chaos.json)"
 	@echo "make kafka        start a local broker (kafka-stop stops it)"
 	@echo "make sandbox      serve the Push.R sandbox on :6700"
+	@echo "make k8s-rules    regenerate the PrometheusRule from deploy/prometheus/alerts.yml"
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -70,6 +71,10 @@ bench-quick: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/pytest -m chaos tests/chaos $(PYTEST_ARGS)
+
+# The PrometheusRule of the overlays, generated from the one copy of the rules.
+k8s-rules: $(STAMP)
+	$(BIN)/python deploy/prometheus/prometheusrule.py > deploy/k8s/base/prometheusrule.yaml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis reports

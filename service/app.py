@@ -46,6 +46,7 @@ from service.ledger.redis_options import secret_values as redis_secret_values
 from service.observability.health import Health, HealthServer
 from service.observability.logging import configure_logging, get_logger
 from service.observability.metrics import Metrics
+from service.observability.tracing import Tracing, tracing_from_environment
 from service.pipeline.consent import ConsentScreen
 from service.pipeline.publish import Publisher, producer_options
 from service.pushr.credentials import build_credentials
@@ -123,20 +124,24 @@ async def run(
     registry: CollectorRegistry | None = None,
     stop: asyncio.Event | None = None,
     install_signals: bool = True,
+    tracing: Tracing | None = None,
 ) -> int:
+    # OTEL_* variables that cannot work end start-up here, in one line
+    tracing = tracing or tracing_from_environment()
     registry = registry or CollectorRegistry()
     stop = stop or asyncio.Event()
     clock = clock or SystemClock()
     health = Health(clock=clock, stall_seconds=settings.liveness_stall_seconds)
     health.progressed()
     metrics = Metrics(registry, REJECTION_REASONS)
-    core = Core(settings, clock, random.Random(), metrics, health, owner_id())
+    core = Core(settings, clock, random.Random(), metrics, health, owner_id(), tracing)
     if install_signals:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
 
     async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(tracing.shutdown)  # last: after the producer's final acks
         # TLS and JWT files that cannot be used end start-up in one line, before any connection
         http = build_http_client(settings)
         stack.push_async_callback(http.aclose)
@@ -155,13 +160,14 @@ async def run(
         await producer.start()
         stack.push_async_callback(producer.stop)
 
-        publisher = Publisher(producer, settings.out_topic, settings.dlq_topic)
+        sender = tracing.producer(producer)
+        publisher = Publisher(sender, settings.out_topic, settings.dlq_topic)
         if polling:
             status_redis = closing_redis(
                 stack, settings, "status", needed=settings.ledger_backend == "redis"
             )
             store, lease, tracker = build_status_store(core, status_redis)
-            publisher = TrackingPublisher(producer, settings.out_topic, settings.dlq_topic, tracker)
+            publisher = TrackingPublisher(sender, settings.out_topic, settings.dlq_topic, tracker)
 
         consent = await start_consent(stack, core)
         deliverer = build_deliverer(core, ledger, ledger if reconciling else None)
@@ -215,6 +221,8 @@ def configured_secrets(settings: Settings) -> list[str]:
     values += redis_secret_values(settings)
     values += egress_secrets(settings, os.environ)
     values += settings.kafka_security().secrets()
+    if (dlq_keys := settings.dlq_sealing_keys()) is not None:
+        values += dlq_keys.secrets()
     return [v for v in values if v]
 
 

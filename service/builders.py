@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import redis.asyncio as aioredis
@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer
 
 from service.clock import Clock
 from service.contract import Contract, ContractLimits
+from service.contract.dead_letter import DeadLetters
 from service.contract.decoder import peek_priority
 from service.kafka.consume import ConsumerLoop
 from service.ledger.base import Ledger, ReconcilingLedger
@@ -24,6 +25,7 @@ from service.ledger.redis_rate import RedisRateLimiter
 from service.observability.health import Health
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
+from service.observability.tracing import Tracing
 from service.pipeline.consent import ConsentScreen
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
@@ -53,6 +55,7 @@ class Core:
     metrics: Metrics
     health: Health
     owner: str
+    tracing: Tracing = field(default_factory=Tracing.off)
 
 
 def build_gate(core: Core) -> SendGate:
@@ -119,6 +122,7 @@ def build_pushr_client(
             on_request=lambda ep, outcome: metrics.provider_requests.labels(ep, str(outcome)).inc(),
             on_latency=lambda ep, seconds: metrics.provider_latency.labels(ep).observe(seconds),
             on_retry=lambda ep: metrics.provider_retries.labels(ep).inc(),
+            wrap_send=core.tracing.http_send(),
         ),
     )
 
@@ -136,7 +140,7 @@ def build_deliverer(
             on_handoff=lambda mode: metrics.reconcile_handoffs.labels(mode).inc(),
         )
     return BatchDeliverer(
-        ledger=ledger,
+        ledger=core.tracing.ledger(ledger, backend=settings.ledger_backend),
         gate=build_gate(core),
         clock=core.clock,
         rng=core.rng,
@@ -178,6 +182,7 @@ def build_handler(
             topic_lanes=settings.topic_lanes(),
         ),
         consent=consent,
+        dead_letters=DeadLetters(settings.dlq_sealing_keys()),
     )
 
 
@@ -199,7 +204,7 @@ def build_consumer_loop(
     s = core.settings
     return ConsumerLoop(
         consumer,
-        handler,
+        core.tracing.handler(handler, group_id=s.group_id),
         metrics=core.metrics,
         health=core.health,
         clock=core.clock,

@@ -11,7 +11,7 @@ declarative lines, and the checks that span fields sit beside them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
@@ -25,6 +25,9 @@ from service.kafka.security import (
 )
 from service.ledger.redis_options import check_redis_settings
 from service.priority import Priority
+
+if TYPE_CHECKING:
+    from service.contract.sealing import DlqKeys
 
 DeliveryMode = Literal["at_most_once", "at_least_once"]
 
@@ -433,6 +436,33 @@ class Settings(BaseSettings):
         if self.in_topic_bulk:
             lanes[self.in_topic_bulk] = "bulk"
         return lanes
+
+    # --- dead letters: the sealed original (replay) ---------------------------------------
+    dlq_keys: SecretStr | None = Field(
+        None,
+        description="Keys sealing each dead letter's original for replay: KEY_ID:BASE64 "
+        "(32 random bytes, AES-256-GCM), comma-separated; none = a masked copy only, as before.",
+    )
+    dlq_key_id: str | None = Field(
+        None, description="Id of the key that seals new dead letters; default: the first."
+    )
+    _dlq_keys: DlqKeys | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _load_dlq_keys(self) -> Self:
+        if self.dlq_keys is None:
+            if self.dlq_key_id is not None:
+                raise ValueError("PUSHR_RELAY_DLQ_KEY_ID is set without PUSHR_RELAY_DLQ_KEYS")
+            return self
+        # imported here: the contract package imports this module
+        from service.contract.sealing import DlqKeys  # noqa: PLC0415
+
+        self._dlq_keys = DlqKeys.parse(self.dlq_keys.get_secret_value(), self.dlq_key_id)
+        return self
+
+    def dlq_sealing_keys(self) -> DlqKeys | None:
+        """The checked dead-letter keys, or None when none are configured."""
+        return self._dlq_keys
 
     @field_validator("sender_id_allowlist", "redis_sentinels", mode="before")
     @classmethod

@@ -5,18 +5,25 @@ JSON, secret-named fields are dropped and number-like values masked before re-en
 when it does not, the same is done on the text as well as it can be (non-UTF-8 bytes are
 kept as they were). `payload_sha256` and `payload_size` describe the original bytes, so the
 producer can still match the record to its own copy.
+
+With sealing keys (`DeadLetters(keys)`), the record also keeps the original record's key and
+value sealed (`original_sealed`, see `service.contract.sealing`), which is what a replay
+sends; without keys the record is exactly as before, and `original_of` says why a replay
+cannot have the original.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from typing import Any, Final
 
 import orjson
 
 from service.contract.masking import mask_json, redact_text
 from service.contract.model import Rejection, format_epoch
+from service.contract.sealing import DlqKeys, SealError
 
 SCHEMA_VERSION: Final = 1
 # Base64 grows a payload by a third and Kafka's default message limit is 1 MiB, so a record
@@ -76,3 +83,73 @@ def build_dlq_record(
         "payload_size": len(original),
         "dead_lettered_at": format_epoch(now),
     }
+
+
+class DeadLetters:
+    """Builds the relay's dead-letter records; with `keys`, each keeps its original sealed.
+
+    An original (key and value) over `max_payload_bytes` is not sealed (`original_sealed`
+    null): sealed and base64-encoded beside the masked copy, it would pass Kafka's default
+    1 MiB record limit.
+    """
+
+    def __init__(
+        self, keys: DlqKeys | None = None, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    ) -> None:
+        self._keys = keys
+        self._max = max_payload_bytes
+
+    def build(
+        self,
+        raw: bytes | None,
+        *,
+        key: bytes | None,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp_ms: int | None,
+        rejection: Rejection,
+        now: float,
+    ) -> dict[str, Any]:
+        record = build_dlq_record(
+            raw,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            timestamp_ms=timestamp_ms,
+            rejection=rejection,
+            now=now,
+            max_payload_bytes=self._max,
+        )
+        if self._keys is not None:
+            value = raw or b""
+            fits = len(value) + len(key or b"") <= self._max
+            record["original_sealed"] = (
+                self._keys.seal(key, value, topic=topic, partition=partition, offset=offset)
+                if fits
+                else None
+            )
+        return record
+
+
+def original_of(record: Mapping[str, Any], keys: DlqKeys | None) -> tuple[bytes | None, bytes]:
+    """The original (key, value) of a dead letter; SealError says, in one line, why not."""
+    if "original_sealed" not in record:
+        raise SealError(
+            "only a masked copy was kept: the relay that wrote it had no PUSHR_RELAY_DLQ_KEYS"
+        )
+    sealed = record["original_sealed"]
+    if sealed is None:
+        raise SealError(
+            f"the original ({record.get('payload_size')} bytes) was larger than a dead letter "
+            f"keeps ({DEFAULT_MAX_PAYLOAD_BYTES} bytes), so it was not sealed"
+        )
+    if keys is None:
+        raise SealError(
+            f"the original is sealed with key {sealed.get('key_id')!r}: set PUSHR_RELAY_DLQ_KEYS "
+            "to the relay's keys to open it"
+        )
+    source = record["source"]
+    return keys.open(
+        sealed, topic=source["topic"], partition=source["partition"], offset=source["offset"]
+    )

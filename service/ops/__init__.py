@@ -1,1 +1,2 @@
-"""Operator commands that ship with the relay."""
+"""Operator commands that ship with the relay: `pushr-relay dlq`, `pushr-relay trace` and
+`pushr-relay optout`."""

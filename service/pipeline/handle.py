@@ -24,9 +24,9 @@ from service.contract import (
     Contract,
     Rejection,
     SmsRequest,
-    build_dlq_record,
     unknown_event_id,
 )
+from service.contract.dead_letter import DeadLetters
 from service.contract.events import ResultOutcome
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
@@ -65,9 +65,11 @@ class RecordHandler:
         metrics: Metrics,
         clock: Clock,
         config: HandlerConfig,
+        dead_letters: DeadLetters | None = None,
         consent: ConsentScreen | None = None,
     ) -> None:
         self._contract = contract
+        self._dead_letters = dead_letters or DeadLetters()
         self._consent = consent if consent is not None and consent.active else None
         self._deliverer = deliverer
         self._client = client
@@ -107,8 +109,9 @@ class RecordHandler:
     # --- invalid input ---------------------------------------------------------------------
     async def _dead_letter(self, record: Any, rejection: Rejection) -> None:
         self._metrics.events_rejected.labels(rejection.reason).inc()
-        dlq = build_dlq_record(
+        dlq = self._dead_letters.build(
             record.value,
+            key=record.key,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,

@@ -3,15 +3,43 @@
 `send` returns once the record is queued; the returned future resolves when the broker
 acknowledged it (acks=all, idempotent producer). The caller awaits every future of a
 record before that record's offset may be committed.
+
+Every record carries headers that let a consumer route it without parsing the value:
+`content-type`, `pushr-event-type` (the value's `type`: `result`, `status`, `dead_letter`)
+and `pushr-schema-id` (the `$id` of the schema it is valid against). With tracing on, the
+producer is wrapped (`service.observability.traced`) and `traceparent` is added there.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 import orjson
 from aiokafka import AIOKafkaProducer
+
+from service.contract.schemas import DLQ_RECORD, RESULT, STATUS, load_schema
+
+Headers = list[tuple[str, bytes]]
+
+CONTENT_TYPE_HEADER: Final = "content-type"
+EVENT_TYPE_HEADER: Final = "pushr-event-type"
+SCHEMA_ID_HEADER: Final = "pushr-schema-id"
+CONTENT_TYPE: Final = b"application/json"
+_SCHEMA_BY_TYPE: Final = {"result": RESULT, "status": STATUS, "dead_letter": DLQ_RECORD}
+
+
+def outbound_headers() -> Mapping[str, Headers]:
+    """The headers of each event type, built once (the schemas are read from disk)."""
+    return {
+        event_type: [
+            (CONTENT_TYPE_HEADER, CONTENT_TYPE),
+            (EVENT_TYPE_HEADER, event_type.encode("ascii")),
+            (SCHEMA_ID_HEADER, str(load_schema(schema)["$id"]).encode("utf-8")),
+        ]
+        for event_type, schema in _SCHEMA_BY_TYPE.items()
+    }
 
 
 class Publisher:
@@ -19,12 +47,17 @@ class Publisher:
         self._producer = producer
         self.out_topic = out_topic
         self.dlq_topic = dlq_topic
+        self._headers = outbound_headers()
+        self._plain: Headers = [(CONTENT_TYPE_HEADER, CONTENT_TYPE)]
 
     async def send(self, topic: str, key: str | None, value: dict[str, Any]) -> asyncio.Future[Any]:
+        # Shared lists: neither aiokafka nor the tracing wrapper changes the list it is given.
+        headers = self._headers.get(str(value.get("type")), self._plain)
         future: asyncio.Future[Any] = await self._producer.send(
             topic,
             value=orjson.dumps(value),
             key=key.encode("utf-8") if key is not None else None,
+            headers=headers,
         )
         return future
 

@@ -1,11 +1,9 @@
 """The Push.R client: one logical call in, one classified `ProviderResult` out.
 
 Each call builds its request once, then per attempt: breaker permit -> rate limit ->
-send -> classify (`classify.py`). Only RETRY_SAFE is retried here, with capped, jittered
-backoff that honours `Retry-After`. AMBIGUOUS comes back at once: whether to resend a
-batch that may have gone out is the engine's decision (delivery mode), never the client's.
-Running out of attempts returns the last RETRY_SAFE answer: the batch was not sent and is
-kept, not dropped.
+send -> classify (`classify.py`). Only RETRY_SAFE is retried here (unless the turn is the
+caller's), with the one backoff, honouring `Retry-After`. AMBIGUOUS comes back at once:
+resending a batch that may have gone out is the engine's decision, never the client's.
 
 Keys travel only in request bodies (Push.R's design), are read from `SecretStr` only when
 a body is built, and are scrubbed from every `detail`, as are phone numbers.
@@ -70,6 +68,8 @@ class PushrClient:
         self._breakers = breakers
         self._limiter = limiter
         self._hooks = hooks or ClientHooks()
+        wrap = self._hooks.wrap_send
+        self._send = wrap(http.send) if wrap else http.send
         self._backoff = Backoff(settings.retry_backoff_base, settings.retry_backoff_cap, rng)
         base = settings.pushr_base_url.rstrip("/")
         self._base = httpx.URL(base)
@@ -250,7 +250,7 @@ class PushrClient:
                 turn.requested()
                 sent_at = clock.monotonic()
                 try:
-                    response = await self._http.send(request)
+                    response = await self._send(request)
                 except Exception as exc:
                     # Any failure, known or not: classify_exception treats the unknown as
                     # ambiguous, which is safer than crashing with a batch maybe sent.

@@ -3,12 +3,17 @@ see each attempt, and the turn the engine gives each attempt of a batch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
+import httpx
+
 from service.priority import DEFAULT_PRIORITY, Priority
+
+# One HTTP exchange, as `httpx.AsyncClient.send` does it.
+SendFn = Callable[[httpx.Request], Awaitable[httpx.Response]]
 
 
 class Outcome(StrEnum):
@@ -47,6 +52,8 @@ class ClientHooks:
     on_latency: Callable[[str, float], None] | None = None
     # an attempt that was a retry
     on_retry: Callable[[str], None] | None = None
+    # wraps the HTTP send of every attempt (tracing); None sends directly
+    wrap_send: Callable[[SendFn], SendFn] | None = None
 
 
 @dataclass(frozen=True, slots=True)

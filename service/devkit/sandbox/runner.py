@@ -149,6 +149,9 @@ class RunningSandbox:
             for _ in range(2):
                 self.call(lambda: None)
 
+    def end_outages(self) -> None:
+        self.call(self.server.end_outages)
+
     def set_list_lag(self, seconds: float) -> float:
         return self.call(self.server.set_list_lag, seconds)
 

@@ -149,6 +149,11 @@ class SandboxServer:
             raise RuntimeError("start the sandbox first")
         self._outages.start(duration_s, start_s)
 
+    def end_outages(self) -> None:
+        """End every outage window, running or scheduled, and listen again now."""
+        if self._outages is not None:
+            self._outages.end_all()
+
     def issue_token(self, business: int = 1, ttl_s: float | None = None) -> str:
         """An access token; `ttl_s` None: the configured access-token lifetime."""
         return self.state.issue_token(business, ttl_s)
@@ -164,8 +169,7 @@ class SandboxServer:
         self.state.reset()
         self.state.lifecycle = self.config.lifecycle
         self.state.list_lag_s = self.config.list_lag_s
-        if self._outages is not None:
-            self._outages.end_all()
+        self.end_outages()
         self.set_faults(self.config.faults)
 
     # ---- requests ------------------------------------------------------------------------

@@ -121,12 +121,14 @@ def test_outage_refuses_connections_then_reopens_on_the_same_port(
 ) -> None:
     with httpx.Client(timeout=2) as client:
         assert send(client, sandbox, demo_send_body()).status_code == 201
-        sandbox.outage(0.3)
+        # longer than the test: it is ended by hand, so a busy machine cannot outlast it
+        sandbox.outage(60.0)
         assert not sandbox.listening
         with pytest.raises(httpx.ConnectError):  # the pooled connection was dropped too
             send(client, sandbox, demo_send_body())
         with socket.socket() as s, pytest.raises(ConnectionRefusedError):
             s.connect(("127.0.0.1", sandbox.port))
+        sandbox.end_outages()
         wait_until(lambda: sandbox.listening)
         assert send(client, sandbox, demo_send_body()).status_code == 201
 
@@ -134,16 +136,18 @@ def test_outage_refuses_connections_then_reopens_on_the_same_port(
 def test_outage_windows_from_config_and_admin(
     client: httpx.Client, sandbox: RunningSandbox, demo_send_body: Body
 ) -> None:
-    sandbox.set_faults({"outages": [{"start_s": 0.1, "duration_s": 0.2}]})
+    # a window long enough to be seen between polls on a busy machine, that ends by itself
+    sandbox.set_faults({"outages": [{"start_s": 0.1, "duration_s": 1.0}]})
     assert sandbox.listening
     wait_until(lambda: not sandbox.listening)
     wait_until(lambda: sandbox.listening)
     with httpx.Client(timeout=2) as admin:
-        r = admin.post(f"{sandbox.base_url}/_sandbox/outage", json={"duration_s": 0.3})
+        r = admin.post(f"{sandbox.base_url}/_sandbox/outage", json={"duration_s": 60.0})
         assert r.json()["status"] == "scheduled"
     wait_until(lambda: not sandbox.listening)
     with pytest.raises(httpx.ConnectError):
         send(client, sandbox, demo_send_body())
+    sandbox.end_outages()
     wait_until(lambda: sandbox.listening)
     assert send(client, sandbox, demo_send_body()).status_code == 201
 

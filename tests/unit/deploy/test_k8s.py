@@ -28,6 +28,7 @@ OVERLAYS = ("dev", "prod")
 K8S_VERSIONS = ("1.29", kubernetes_validate.latest_version())
 CRD_KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("keda.sh/v1alpha1", "ScaledObject"),
     ("keda.sh/v1alpha1", "TriggerAuthentication"),
 }
@@ -232,9 +233,15 @@ def test_dev_is_one_replica_on_the_memory_ledger_and_the_sandbox(
     assert not objects("dev", "ScaledObject"), "a memory ledger must not be autoscaled"
     assert settings.pushr_base_url == "http://pushr-sandbox:6700/api/client"
     one("dev", "Service", "pushr-sandbox")
-    (secret,) = objects("dev", "Secret")
+    secret = one("dev", "Secret", "pushr-relay-secrets")
     # The example Secret carries the sandbox's published demo keys only.
     assert set(secret["stringData"].values()) <= {"pk_demo_pushr_relay", "sk_demo_pushr_relay"}
+    # and a dev-only dead-letter key that the relay accepts
+    keys = one("dev", "Secret", "pushr-relay-dlq-keys")["stringData"]
+    assert set(keys) == {"PUSHR_RELAY_DLQ_KEYS"}
+    for key, value in keys.items():
+        monkeypatch.setenv(key, value)
+    assert Settings().dlq_sealing_keys() is not None
 
 
 def test_prod_is_redis_backed_bigger_and_has_no_secret_in_git(
@@ -331,6 +338,19 @@ def test_certificates_come_from_a_read_only_secret_mount(overlay: str) -> None:
     # every file setting points into the mount
     files = {k: v for k, v in config(overlay).items() if v.startswith("/")}
     assert all(v.startswith(f"{TLS_MOUNT}/") for v in files.values()), files
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_list_jwt_file_comes_from_an_optional_read_only_secret(overlay: str) -> None:
+    # the path the README gives PUSHR_RELAY_PUSHR_JWT_FILE
+    documented = Path("/var/run/secrets/pushr/jwt")
+    assert f"PUSHR_RELAY_PUSHR_JWT_FILE={documented}" in (DEPLOY.parent / "README.md").read_text()
+    container = relay_container(overlay)
+    pod = one(overlay, "Deployment")["spec"]["template"]["spec"]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == str(documented.parent)]
+    assert mount["readOnly"] is True
+    secret = {v["name"]: v for v in pod["volumes"]}[mount["name"]]["secret"]
+    assert (secret["secretName"], secret["optional"]) == ("pushr-relay-jwt", True)
 
 
 def test_prod_connects_to_kafka_and_redis_over_tls(
