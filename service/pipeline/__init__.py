@@ -14,6 +14,9 @@ where named and used as written here:
                                                          breaker open): wait, one probe;
                                                          released in lane order
     SendSlots (lanes)               one per connection, taken right before the claim
+    ConsentScreen (consent)         before each claim: the planned batch narrowed (same key) to
+                                    the recipients consent allows; one left empty is REJECTED
+                                    without a request
     Ledger.claim(key) ──► ClaimStatus                    (ledger.base)
         CLAIMED      send it
         DONE         already final: re-publish the stored result, never send
