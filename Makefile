@@ -7,13 +7,14 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: help install lint fmt test test-unit test-integration demo kafka kafka-stop \
-        sandbox bench bench-quick chaos lock clean k8s-rules
+        sandbox bench bench-quick bench-profile chaos lock clean k8s-rules
 
 help:
 	@echo "make demo         broker + sandbox + relay + sample events, then stop (Ctrl-C safe)"
 	@echo "make test         unit + integration tests on real Kafka/Redis/sandbox"
 	@echo "make lint         ruff + ruff format --check + mypy (strict on service/, tests/ lighter)"
 	@echo "make bench        full benchmark (reports/bench.json); bench-quick: ~2 min"
+	@echo "make bench-profile  the cost table: py-spy over scenarios a, c, d (reports/cost.md)"
 	@echo "make chaos        fault scenarios (reports/chaos.json)"
 	@echo "make kafka        start a local broker (kafka-stop stops it)"
 	@echo "make sandbox      serve the Push.R sandbox on :6700"
@@ -64,10 +65,19 @@ sandbox: $(STAMP)
 	$(BIN)/pushr-relay sandbox --port 6700
 
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench.run
+	$(BIN)/python -m tests.bench.run --profile acd
+	$(BIN)/python -m tests.bench.cost_table reports/bench.json --out reports/cost.md
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m tests.bench.run --quick
+
+# py-spy samples the relay over a second burst after each measured phase (so the measured
+# figures are not disturbed); the cost table splits the CPU the measured phase used by them.
+# `make bench` does the same; this regenerates the cost table alone, without the peers.
+bench-profile: $(STAMP)
+	$(BIN)/python -m tests.bench.run --scenarios acd --profile acd --peers none \
+		--out reports/bench-profile.json
+	$(BIN)/python -m tests.bench.cost_table reports/bench-profile.json --out reports/cost.md
 
 chaos: $(STAMP)
 	$(BIN)/pytest -m chaos tests/chaos $(PYTEST_ARGS)

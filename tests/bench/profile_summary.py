@@ -12,6 +12,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from tests.bench.cost_table import is_idle_worker
+
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -39,6 +41,8 @@ def summarise(path: Path, top: int) -> str:
         frames = [_short(f) for f in stack.split(";")]
         # drop the process/thread header frames py-spy puts first
         frames = [f for f in frames if not f.startswith(("process ", "thread "))]
+        if is_idle_worker(frames):
+            continue
         total += n
         if frames:
             own[frames[-1]] += n

@@ -44,8 +44,10 @@ from service.devkit.broker.local_broker import LocalKafka
 from service.devkit.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from service.kafka.admin import create_topics
 from service.settings import Settings
-from tests.bench import lanes, report
+from tests.bench import lanes, report, targets
 from tests.bench.events import Scenario, event, scenarios
+from tests.bench.peers import PEERS, QUICK_PEERS
+from tests.bench.peers.harness import PeerRun, run_peer
 from tests.bench.procs import (
     ROOT,
     Children,
@@ -225,11 +227,16 @@ class Bench:
         print(f"\n== scenario {sc.key}: {sc.title}", file=sys.stderr, flush=True)
         self.prepare_sandbox(sc.latency_ms)
         prefix = f"bench-{self.run_id}-{sc.key}"
-        topics = {k: f"{prefix}-{k}" for k in ("in", "out", "dlq", "naive-out")}
-        await create_topics(self.bootstrap, [topics["in"]], partitions=PARTITIONS)
+        peer_ins = [f"peer-{name}-in" for name in self.args.peers]
+        peer_outs = [f"peer-{name}" for name in self.args.peers]
+        topics = {
+            k: f"{prefix}-{k}" for k in ("in", "out", "dlq", "naive-out", *peer_ins, *peer_outs)
+        }
+        inbound = ["in", *peer_ins]
+        await create_topics(self.bootstrap, [topics[k] for k in inbound], partitions=PARTITIONS)
         await create_topics(
             self.bootstrap,
-            [topics["out"], topics["dlq"], topics["naive-out"]],
+            [t for k, t in topics.items() if k not in inbound],
             partitions=PARTITIONS,
             config={"message.timestamp.type": "LogAppendTime"},
         )
@@ -380,16 +387,53 @@ class Bench:
         )
         result["ceilings"] = ceilings
         result["naive"] = naive
-        result["ratios"] = _ratios(sc, result)
-        result["targets"] = report.targets(sc, result)
+        result["peers"] = await self.peers(sc, topics)
+        result["best_peer"] = targets.best_peer(result["peers"])
+        result["fastest_peer"] = targets.fastest_peer(result["peers"])
+        result["ratios"] = targets.ratios(sc, result, IN_FLIGHT, BATCH_SIZE)
+        result["targets"] = targets.evaluate(sc.key, result)
         for key in ("kafka", *(f"http_{c}" for c in self.args.clients)):
             print(f"   {key}: {ceilings[key]}", file=sys.stderr)
         print(f"   naive: {naive}", file=sys.stderr, flush=True)
         return result
 
+    async def peers(self, sc: Scenario, topics: dict[str, str]) -> dict[str, Any]:
+        """Each selected peer in turn on the scenario's events (send-sms events only)."""
+        if sc.kind != "sms" or sc.key not in self.args.peer_scenarios:
+            return {}
+        warmup = [event(sc, "w", i) for i in range(sc.warmup)]
+        burst = [event(sc, "t", i) for i in range(sc.events)]
+        # A burst of few events, all in flight at once, finishes in one lump at the end: a
+        # window would cut it short, so the peer gets the relay's bound for all of it.
+        few = sc.events <= 4 * IN_FLIGHT
+        seconds = WAIT_BOUND_S if few else self.args.peer_seconds
+        results: dict[str, Any] = {}
+        for name in self.args.peers:
+            self.prepare_sandbox(sc.latency_ms)
+            run = PeerRun(
+                scenario=sc.key,
+                bootstrap=self.bootstrap,
+                in_topic=topics[f"peer-{name}-in"],
+                out_topic=topics[f"peer-{name}"],
+                sandbox_url=self.sandbox_url,
+                concurrency=IN_FLIGHT,
+                partitions=PARTITIONS,
+                batch_size=BATCH_SIZE,
+                warmup=warmup,
+                burst=burst,
+                warmup_seconds=self.args.peer_seconds,
+                seconds=seconds,
+                cpu=self.work_cpu,
+                logs=self.logs,
+            )
+            results[name] = await run_peer(name, run, self.children)
+            shown = {k: v for k, v in results[name].items() if k not in ("label", "guarantees")}
+            print(f"   peer {name}: {shown}", file=sys.stderr, flush=True)
+        return results
+
     async def profile(self, pid: int, sc: Scenario) -> None:
         """py-spy over a second throughput burst (only with --profile)."""
-        out = ROOT / "reports" / f"profile-{sc.key}.txt"
+        out = Path(self.args.out).parent / f"profile-{sc.key}.txt"  # the cost table's input
         spy = Path(sys.executable).with_name("py-spy")
         proc = self.children.spawn(
             [
@@ -439,27 +483,6 @@ def _pcts(values: list[int]) -> dict[str, float | None]:
         "p99": percentile(floats, 0.99),
         "n": float(len(floats)),
     }
-
-
-def _ratios(sc: Scenario, result: dict[str, Any]) -> dict[str, float | None]:
-    service = result["service"]["events_per_s"]
-
-    def over(other: float | None) -> float | None:
-        return None if not other else service / other
-
-    ceilings = result["ceilings"]
-    ratios = {
-        "service_vs_aiohttp_ceiling": over(ceilings.get("http_aiohttp", {}).get("events_per_s")),
-        "service_vs_service_transport_ceiling": over(
-            ceilings.get("http_service", {}).get("events_per_s")
-        ),
-        "service_vs_kafka_ceiling": over(ceilings.get("kafka", {}).get("events_per_s")),
-        "service_vs_naive": over(result["naive"].get("events_per_s")),
-    }
-    if sc.latency_ms:
-        ideal = IN_FLIGHT / (sc.latency_ms / 1000) / sc.requests_per_event(BATCH_SIZE)
-        ratios["service_vs_inflight_over_latency"] = service / ideal
-    return ratios
 
 
 async def bench(args: argparse.Namespace, children: Children, bootstrap: str) -> dict[str, Any]:
@@ -519,10 +542,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ceiling-seconds", type=float, default=None)
     p.add_argument("--relay-log-level", default="INFO")
     p.add_argument("--profile", default="", help="scenarios to py-spy after measuring, e.g. ac")
+    p.add_argument("--peers", default=None, help=f"subset of {','.join(PEERS)}, or none")
+    p.add_argument("--peer-scenarios", default=None, help="where peers run (default abc; quick a)")
+    p.add_argument("--peer-seconds", type=float, default=None, help="each peer's measured window")
     args = p.parse_args(argv)
     args.clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     if args.ceiling_seconds is None:
         args.ceiling_seconds = 2.0 if args.quick else 5.0
+    if args.peers is None:
+        args.peers = ",".join(QUICK_PEERS if args.quick else PEERS)
+    args.peers = [n.strip() for n in args.peers.split(",") if n.strip() and n.strip() != "none"]
+    unknown = [n for n in args.peers if n not in PEERS]
+    if unknown:
+        p.error(f"unknown peer(s) {', '.join(unknown)}; known: {', '.join(PEERS)}")
+    if args.peer_scenarios is None:
+        args.peer_scenarios = "a" if args.quick else "abc"
+    if args.peer_seconds is None:
+        args.peer_seconds = 2.0 if args.quick else 8.0
     return args
 
 
@@ -553,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     if data["scenarios"]:
         report.chart(data, chart)
     print(report.markdown(data))
+    print("\ntargets:", *report.target_lines(data), sep="\n  ")
     print(f"\nwrote {out} and {chart} in {data['wall_seconds']}s", file=sys.stderr)
     return 0
 
