@@ -39,6 +39,12 @@ from service.builders import (
     kafka_ping,
 )
 from service.clock import Clock, SystemClock
+from service.consent_builders import (
+    build_consent,
+    build_optout_reader,
+    build_optout_store,
+    consent_needs_redis,
+)
 from service.contract import REJECTION_REASONS
 from service.kafka.access import check_kafka_access
 from service.ledger.factory import open_ledger, redis_client
@@ -47,6 +53,7 @@ from service.observability.health import Health, HealthServer
 from service.observability.logging import configure_logging, get_logger
 from service.observability.metrics import Metrics
 from service.observability.tracing import Tracing, tracing_from_environment
+from service.pipeline.consent import ConsentScreen
 from service.pipeline.publish import Publisher, producer_options
 from service.pushr.credentials import build_credentials
 from service.pushr.egress import egress_secrets
@@ -96,6 +103,24 @@ def start_background(
             log.exception("background_task_crashed", task=name)
 
     stack.push_async_callback(stop)
+
+
+async def start_consent(stack: contextlib.AsyncExitStack, core: Core) -> ConsentScreen:
+    """The opt-out reader (when the list is on) runs until the stack closes; the screen
+    holds every batch until the reader has read the list to its end."""
+    settings = core.settings
+    redis = closing_redis(stack, settings, "consent", needed=consent_needs_redis(settings))
+    optouts, read = None, None
+    if settings.optout_enabled:
+        optouts = build_optout_store(settings, redis)
+        consumer, reader = build_optout_reader(core, optouts)
+        await consumer.start()
+        stack.push_async_callback(consumer.stop)
+        start_background(stack, reader.run(), "optout-reader")
+        core.metrics.readiness_check.labels("optout_list")
+        core.health.optout_list_read = reader.ready
+        read = reader.caught_up
+    return build_consent(core, redis, optouts, read)
 
 
 async def run(
@@ -176,6 +201,7 @@ async def run(
                 sender, settings.out_topic, settings.dlq_topic, AccountTrackers(trackers)
             )
 
+        consent = await start_consent(stack, core)
         consumer = build_consumer(settings)
         routes = {name: part.route for name, part in accounts.items()}
         handler = build_handler(
@@ -185,6 +211,7 @@ async def run(
             publisher,
             routes=routes,
             limits=contract_limits(settings, configs),
+            consent=consent,
         )
         consumer_loop = build_consumer_loop(core, consumer, handler)
         consumer.subscribe(settings.in_topics(), listener=consumer_loop.listener())

@@ -28,6 +28,7 @@ from service.observability.health import Health
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
 from service.observability.tracing import Tracing
+from service.pipeline.consent import ConsentScreen
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.gate import SendGate
 from service.pipeline.handle import HandlerConfig, RecordHandler
@@ -195,6 +196,7 @@ def build_handler(
     deliverer: BatchDeliverer | None = None,
     routes: Mapping[str, AccountRoute] | None = None,
     limits: ContractLimits | None = None,
+    consent: ConsentScreen | None = None,
 ) -> RecordHandler:
     """`routes` (`service.accounts.runtime`): one per account; without them, `client` and
     `deliverer` send for the one account, `default`."""
@@ -216,6 +218,7 @@ def build_handler(
             topic_lanes=settings.topic_lanes(),
         ),
         routes=routes,
+        consent=consent,
         dead_letters=DeadLetters(settings.dlq_sealing_keys()),
     )
 

@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("service.contract.validate_cli", "validate JSON-lines events (stdin or file)"),
     "dlq": ("service.ops.dlq_cli", "list, show and replay dead letters"),
     "trace": ("service.ops.trace_cli", "the whole story of one event, from Kafka and the ledger"),
+    "optout": ("service.ops.optout_cli", "add, remove, check or import opted-out numbers"),
     "sandbox": ("service.devkit.sandbox.cli", "serve the Push.R sandbox"),
     "kafka": ("service.devkit.broker.cli", "start|stop|status a local Apache Kafka broker"),
     "produce": ("service.devkit.produce", "produce JSON-lines events to a topic"),

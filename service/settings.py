@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -368,6 +369,31 @@ class Settings(BaseSettings):
         "send_now", description="What to do with a `scheduled_at` already passed when consumed."
     )
 
+    # --- consent: opt-out list, quiet hours, frequency cap (README "Consent") ----------------
+    optout_enabled: bool = Field(
+        False,
+        description="Read the opt-out topic and drop opted-out recipients before each send; "
+        "not ready until the list is read. The store follows PUSHR_RELAY_LEDGER_BACKEND.",
+    )
+    optout_topic: str = Field("sms.optouts", description="Compacted topic of the opt-out list.")
+    quiet_hours_enabled: bool = Field(
+        False, description="Keep `bulk` messages out of the quiet hours (critical, normal: never)."
+    )
+    quiet_hours: str = Field(
+        "20:00-08:00",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
+        description="The window, HH:MM-HH:MM local time; across midnight when start > end.",
+    )
+    quiet_hours_timezone: str = Field("Africa/Accra", description="IANA zone of the window.")
+    quiet_hours_policy: Literal["defer", "hold"] = Field(
+        "defer",
+        description="defer: send at once as a Push.R scheduled message for the window's end; "
+        "hold: leave the event uncommitted in Kafka until the window ends.",
+    )
+    frequency_cap: int = Field(
+        0, ge=0, description="Most `bulk` messages per recipient per rolling 24 h; 0 = no cap."
+    )
+
     # --- process ---------------------------------------------------------------------------
     http_host: str = Field("0.0.0.0", description="Address of /metrics, /healthz, /readyz.")
     http_port: int = Field(9100, ge=0, le=65535, description="Port of the metrics server.")
@@ -401,6 +427,16 @@ class Settings(BaseSettings):
         description="Wait after a request window closes before judging it: longer than "
         "Push.R takes to list a processed request.",
     )
+
+    @field_validator("quiet_hours_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            known = "an IANA name such as Africa/Accra"
+            raise ValueError(f"unknown time zone {value!r}: {known}") from None
+        return value
 
     @model_validator(mode="after")
     def _distinct_in_topics(self) -> Self:

@@ -27,7 +27,8 @@ REQUEST: Final = "sms-request.v1.json"
 RESULT: Final = "sms-result.v1.json"
 STATUS: Final = "sms-status.v1.json"
 DLQ_RECORD: Final = "dlq-record.v1.json"
-ALL_SCHEMAS: Final = (REQUEST, RESULT, STATUS, DLQ_RECORD)
+OPTOUT: Final = "sms-optout.v1.json"
+ALL_SCHEMAS: Final = (REQUEST, RESULT, STATUS, DLQ_RECORD, OPTOUT)
 
 MAX_ERRORS: Final = 20  # enough to fix an event; bounded so a 10k-row mistake stays small
 _MAX_SEGMENT_CHARS: Final = 64

@@ -1,9 +1,10 @@
 """The relay's small HTTP server: /metrics, /healthz (alive) and /readyz (ready).
 
 Alive means the main loop progressed within `stall_seconds` (a wedged loop gets restarted);
-ready means the group was joined, Kafka and the ledger answer and Push.R has not rejected
-the credentials (a replica that cannot send should get no traffic, but a restart would not
-fix wrong keys, so that never touches liveness).
+ready means the group was joined, Kafka and the ledger answer, Push.R has not rejected
+the credentials and (with the opt-out list on) the list was read to its end (a replica
+that cannot send should get no traffic, but a restart would not fix wrong keys, so that
+never touches liveness).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Health:
     credentials_ok: bool = True  # Push.R has not answered 401/403 (for every account)
     # held accounts and why, shown in /readyz (service.accounts.held)
     account_detail: Callable[[], dict[str, list[str]]] | None = None
+    # with the opt-out list on: whether it was read to its end (ready only then)
+    optout_list_read: Callable[[], bool] | None = None
     last_progress: float = field(default=0.0)
 
     def progressed(self) -> None:
@@ -48,12 +51,15 @@ class Health:
         kafka_ok = self.kafka_ok
         if kafka_ok and self.kafka_ping is not None:
             kafka_ok = await self.kafka_ping()
-        return {
+        checks = {
             "group_joined": self.assigned,
             "kafka": kafka_ok,
             "ledger": ledger_ok,
             "pushr_credentials": self.credentials_ok,
         }
+        if self.optout_list_read is not None:
+            checks["optout_list"] = self.optout_list_read()
+        return checks
 
 
 def _export(metrics: Metrics | None, checks: dict[str, bool], health: Health) -> None:

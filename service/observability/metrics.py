@@ -48,6 +48,9 @@ READINESS_CHECKS = ("group_joined", "kafka", "ledger", "pushr_credentials")
 POLL_OUTCOMES = ("ok", "error", "unauthorized", "not_leader")
 DELIVERY_STATUSES = ("delivered", "failed", "partial_failed")
 UNTRACK_REASONS = ("final", "expired")
+# Consent (opt-out list, frequency cap, quiet hours): service.contract.consent
+DROP_REASONS = ("opted_out", "frequency_capped")
+OPTOUT_RECORDS = ("applied", "invalid")
 # Reconciliation (service/status/reconciler.py)
 VERDICTS = ("sent", "not_sent", "ambiguous")
 DELIVERY_MODES = ("at_most_once", "at_least_once")
@@ -389,3 +392,46 @@ class Metrics:
 
         # --- accounts and spend guards (service/accounts/) ---
         self.accounts = AccountMetrics(ns, r)
+        # --- consent: opt-out list, frequency cap, quiet hours ---
+        self.recipients_dropped = Counter(
+            "recipients_dropped",
+            "Recipients left out of a batch right before its send, by reason.",
+            ["reason"],
+            namespace=ns,
+            registry=r,
+        )
+        self.optout_list_size = Gauge(
+            "optout_list_numbers",
+            "Numbers on the opt-out list, as the store holds them.",
+            namespace=ns,
+            registry=r,
+        )
+        self.optout_lag = Gauge(
+            "optout_lag_records",
+            "Opt-out records on the topic not yet read into the store.",
+            namespace=ns,
+            registry=r,
+        )
+        self.optout_records = Counter(
+            "optout_records",
+            "Opt-out records read from the topic: applied, or invalid (skipped, logged).",
+            ["result"],
+            namespace=ns,
+            registry=r,
+        )
+        self.quiet_hours_deferred = Counter(
+            "bulk_deferred_batches",
+            "Bulk batches sent inside quiet hours as Push.R scheduled messages (policy defer).",
+            namespace=ns,
+            registry=r,
+        )
+        self.quiet_hours_held = Counter(
+            "bulk_held_events",
+            "Bulk events held in Kafka until quiet hours ended (policy hold).",
+            namespace=ns,
+            registry=r,
+        )
+        for drop in DROP_REASONS:
+            self.recipients_dropped.labels(drop)
+        for record in OPTOUT_RECORDS:
+            self.optout_records.labels(record)

@@ -21,6 +21,9 @@ where named and used as written here:
                                                          hold (policy hold, blast radius) or
                                                          reject (policy reject)
     SendSlots (lanes)               one per connection, taken right before the claim
+    ConsentScreen (consent)         before each claim: the planned batch narrowed (same key) to
+                                    the recipients consent allows; one left empty is REJECTED
+                                    without a request
     Ledger.claim(key) ──► ClaimStatus                    (ledger.base)
         CLAIMED      send it
         DONE         already final: re-publish the stored result, never send

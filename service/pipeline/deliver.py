@@ -33,7 +33,7 @@ from service.clock import Clock
 from service.contract.events import ResultOutcome
 from service.ledger.base import BatchState, Claim, ClaimStatus, Ledger, LedgerError
 from service.observability.logging import get_logger
-from service.pipeline.batch_job import Delivered, Job, ResultFn, SendFn
+from service.pipeline.batch_job import Delivered, Job, ResultFn, ScreenFn, SendFn
 from service.pipeline.gate import SendGate
 from service.pipeline.handoff import Handoff, Origin, signature_of, window_of
 from service.pipeline.lanes import LaneHooks, LaneWaits, SendSlots, Urgency
@@ -90,6 +90,7 @@ class BatchDeliverer:
         urgency: Urgency | None = None,
         *,
         origin: Origin | None = None,
+        screen: ScreenFn | None = None,
     ) -> Delivered:
         """`origin` (the accepted event, or a pending batch's stored context) lets an
         ambiguous outcome be handed to the reconciler; without it nothing is handed over."""
@@ -103,6 +104,7 @@ class BatchDeliverer:
         signature = signature_of(origin, batch) if self._handoff else None
         if signature is not None:  # a plain send: its ambiguity goes to the reconciler
             job.origin, job.signature = origin, signature
+        job.screen = screen
         endpoint = CUSTOM if batch.csv_bytes is not None else SEND_SMS
         pauses = 0
         while True:
@@ -172,7 +174,7 @@ class BatchDeliverer:
     ) -> Delivered | ProviderResult | None:
         """One turn with a send slot: claim, then send unless the ledger or the batch's
         expiry says otherwise. None when another owner holds the batch (ask again later)."""
-        batch = job.batch
+        batch = await self._ledger_call(job.screened)
         await self._slots.acquire(job.urgency.lane)
         try:
             claim = await self._ledger_call(lambda: self._claim(job))
@@ -259,9 +261,7 @@ class BatchDeliverer:
         return Delivered(result, replayed=False, provider=provider)
 
     def _replay(self, claim: Claim) -> Delivered:
-        entry = claim.entry
-        result = dict(entry.result or {}) if entry else {}
-        return Delivered(result, replayed=True, provider=None)
+        return Delivered(dict(claim.entry.result or {}) if claim.entry else {}, True, None)
 
     async def _finish_unknown(
         self,

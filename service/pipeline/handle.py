@@ -32,6 +32,7 @@ from service.contract.model import DEFAULT_ACCOUNT
 from service.observability.logging import get_logger
 from service.observability.metrics import Metrics
 from service.pipeline.batch_job import Delivered
+from service.pipeline.consent import BatchConsent, ConsentScreen
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.lanes import Urgency
 from service.pipeline.outbound import EventFactory, Tally
@@ -68,9 +69,11 @@ class RecordHandler:
         config: HandlerConfig,
         routes: Mapping[str, AccountRoute] | None = None,
         dead_letters: DeadLetters | None = None,
+        consent: ConsentScreen | None = None,
     ) -> None:
         self._contract = contract
         self._dead_letters = dead_letters or DeadLetters()
+        self._consent = consent if consent is not None and consent.active else None
         self._deliverer = deliverer
         self._client = client
         self._publisher = publisher
@@ -157,6 +160,8 @@ class RecordHandler:
             self._metrics.status_published.labels("expired").inc()
             log.info("event_expired")
             return
+        if self._consent is not None:
+            await self._consent.hold(request.priority)  # quiet hours, policy `hold`
 
         count = batch_count(request, self._config.batch_size)
         status_accepted = self._events.accepted(accepted, count)
@@ -199,15 +204,31 @@ class RecordHandler:
     async def _deliver(
         self, request: SmsRequest, accepted: Accepted, batch: Batch, urgency: Urgency
     ) -> Delivered:
+        consent: BatchConsent | None = None
+        if self._consent is not None:
+            consent = self._consent.for_batch(request, request.priority, batch)
+
         def make_result(
             b: Batch, outcome: ResultOutcome, provider: ProviderResult | None, detail: str
         ) -> dict[str, Any]:
-            return self._events.result(accepted, b, outcome, provider, detail)
+            if consent is None:
+                return self._events.result(accepted, b, outcome, provider, detail)
+            return self._events.result(
+                accepted, consent.batch, outcome, provider, detail,
+                scheduled_at=consent.scheduled_at, dropped=consent.dropped,
+            )  # fmt: skip
 
         route = self._route(request)
 
         async def send(b: Batch, turn: SendTurn) -> ProviderResult:
-            return await route.send(request, b, turn, self._metrics)
+            scheduled = request.scheduled_at
+            if consent is not None:
+                endpoint = "custom" if request.kind == "template" else "send-sms"
+                refused = consent.nothing_to_send(endpoint)
+                if refused is not None:
+                    return refused
+                scheduled = consent.scheduled_at
+            return await route.send(request, b, turn, self._metrics, scheduled_at=scheduled)
 
         # The deliverer takes a send slot only right before the ledger claim: a batch queued
         # for a connection must not hold a claim, or a crash would turn every queued batch
@@ -215,7 +236,7 @@ class RecordHandler:
         self._metrics.batches_in_flight.inc()
         try:
             return await route.deliverer.deliver(
-                batch, request.delivery, send, make_result, urgency, origin=accepted
+                batch, request.delivery, send, make_result, urgency, origin=accepted, screen=consent
             )
         finally:
             self._metrics.batches_in_flight.dec()

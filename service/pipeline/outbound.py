@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from service.clock import Clock
@@ -17,7 +19,14 @@ from service.contract import (
     status_expired,
     status_rejected,
 )
+from service.contract.consent import (
+    dropped_recipients,
+    emptied,
+    no_recipients_reason,
+    with_consent,
+)
 from service.contract.events import RECONCILING, ResultOutcome
+from service.contract.model import RejectedRecipient
 from service.pipeline.plan import Batch
 from service.pushr.outcomes import ProviderResult
 
@@ -33,13 +42,20 @@ class EventFactory:
         outcome: ResultOutcome,
         provider: ProviderResult | None,
         detail: str,
+        *,
+        scheduled_at: datetime | None = None,
+        dropped: Sequence[RejectedRecipient] = (),
     ) -> dict[str, Any]:
+        """`scheduled_at` and `dropped`: what consent made of the batch (quiet hours moved
+        its send; recipients left out), see `service.pipeline.consent`."""
         request = accepted.request
-        if outcome == "sent" and request.scheduled_at is not None:
+        moved = scheduled_at if scheduled_at != request.scheduled_at else None
+        scheduled_at = scheduled_at or request.scheduled_at
+        if outcome == "sent" and scheduled_at is not None:
             outcome = "scheduled"
         body = provider.body if provider is not None and provider.body else {}
         message_id = body.get("id")
-        return build_result_event(
+        event = build_result_event(
             event_id=request.event_id,
             idempotency_key=request.idempotency_key,
             batch_index=batch.index,
@@ -58,6 +74,7 @@ class EventFactory:
             detail=detail or None,
             metadata=request.metadata,
         )
+        return with_consent(event, dropped, moved)
 
     def replayed(self, stored: dict[str, Any], accepted: Accepted) -> dict[str, Any]:
         """The stored result, told to the event that met it: an event reusing another's
@@ -84,21 +101,30 @@ class EventFactory:
     def final(self, accepted: Accepted, tally: Tally) -> dict[str, Any]:
         request = accepted.request
         summary = BatchSummary.of(tally.outcomes, tally.total)
+        status = summary.overall()
+        reason = RECONCILING if tally.reconciling else "expired" if summary.expired else None
+        # Recipients consent dropped (opted out, capped): a batch it emptied is no failure
+        # of the others, and an event it emptied entirely is `rejected`.
+        if tally.emptied == tally.total and tally.dropped:
+            status, reason = "rejected", no_recipients_reason(tally.dropped)
+        elif tally.emptied:
+            status = BatchSummary.of(tally.kept, tally.total - tally.emptied).overall()
         return build_status_event(
             event_id=request.event_id,
             idempotency_key=request.idempotency_key,
-            status=summary.overall(),
+            status=status,
             at=self._clock.now(),
-            reason=RECONCILING if tally.reconciling else "expired" if summary.expired else None,
+            reason=reason,
             detail=f"{summary.expired} batch(es) expired before their request"
             if summary.expired
             else None,
             batches=summary,
             recipients_accepted=len(request.recipients),
-            recipients_rejected=len(accepted.rejected_recipients),
+            recipients_rejected=len(accepted.rejected_recipients) + len(tally.dropped),
             pushr_message_ids=tally.message_ids,
             metadata=request.metadata,
             priority=request.priority,
+            rejected_recipients=tally.dropped,
         )
 
 
@@ -112,9 +138,18 @@ class Tally:
     _ids: dict[int, int] = field(default_factory=dict)  # batch index -> Push.R message id
     # an `unknown` among them is the reconciler's to settle: a later status follows
     reconciling: bool = False
+    # consent: the recipients it left out, the batches it left empty, the others' outcomes
+    dropped: list[RejectedRecipient] = field(default_factory=list)
+    emptied: int = 0
+    kept: list[ResultOutcome] = field(default_factory=list)
 
     def add(self, result: dict[str, Any]) -> None:
         self.outcomes.append(result["outcome"])
+        self.dropped += dropped_recipients([result])
+        if emptied(result):
+            self.emptied += 1
+        else:
+            self.kept.append(result["outcome"])
         self.reconciling = self.reconciling or result.get("reconciliation") == "pending"
         message_id = result.get("pushr_message_id")
         if isinstance(message_id, int):

@@ -9,6 +9,7 @@ and ledger namespace. One `AccountRoute` per account of the accounts file.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from service.accounts.guard import Refusal, SpendGuard
 from service.contract import SmsRequest
@@ -29,8 +30,15 @@ class AccountRoute:
     guard: SpendGuard | None = None
 
     async def send(
-        self, request: SmsRequest, batch: Batch, turn: SendTurn, metrics: Metrics
+        self,
+        request: SmsRequest,
+        batch: Batch,
+        turn: SendTurn,
+        metrics: Metrics,
+        *,
+        scheduled_at: datetime | None,
     ) -> ProviderResult:
+        """`scheduled_at`: the event's schedule, or the one consent's quiet hours set."""
         endpoint = CUSTOM if request.kind == "template" else SEND_SMS
         guard = self.guard
         booking = None
@@ -48,27 +56,29 @@ class AccountRoute:
                 outcome = Outcome.HELD if answer.hold else Outcome.REJECTED
                 return ProviderResult(outcome, endpoint, detail=answer.reason, attempts=0)
             booking = answer
-        result = await self._call(request, batch, turn)
+        result = await self._call(request, batch, turn, scheduled_at)
         if guard is not None and booking is not None and result.outcome is not Outcome.AMBIGUOUS:
             # ambiguous: it may have been charged, so the estimate stays counted
             sent = result.outcome is Outcome.ACCEPTED
             await guard.settle(booking, sent=sent, cost=(result.body or {}).get("cost"))
         return result
 
-    async def _call(self, request: SmsRequest, batch: Batch, turn: SendTurn) -> ProviderResult:
+    async def _call(
+        self, request: SmsRequest, batch: Batch, turn: SendTurn, scheduled_at: datetime | None
+    ) -> ProviderResult:
         if request.kind == "template":
             return await self.client.send_custom(
                 business=request.business or self.business or 0,
                 sender_id=request.sender_id,
                 template=request.template or "",
                 csv_bytes=batch.csv_bytes or b"",
-                scheduled_at=request.scheduled_at,
+                scheduled_at=scheduled_at,
                 turn=turn,
             )
         return await self.client.send_sms(
             message=request.message or "",
             recipients=batch.recipients,
             sender_id=request.sender_id,
-            scheduled_at=request.scheduled_at,
+            scheduled_at=scheduled_at,
             turn=turn,
         )

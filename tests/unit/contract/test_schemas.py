@@ -147,7 +147,12 @@ def test_asyncapi_references_resolve_and_name_the_settings_topics() -> None:
     channels = document["channels"].values()
     addresses = {c["address"] for c in channels if "parameters" not in c}
     defaults = Settings.model_construct()
-    assert addresses == {defaults.in_topic, defaults.out_topic, defaults.dlq_topic}
+    assert addresses == {
+        defaults.in_topic,
+        defaults.out_topic,
+        defaults.dlq_topic,
+        defaults.optout_topic,
+    }
     # the lane topics have no default name: their address is a parameter
     lanes = {c["address"] for c in channels if "parameters" in c}
     assert lanes == {"{criticalTopic}", "{bulkTopic}"}

@@ -93,3 +93,18 @@ async def test_a_scrape_refreshes_the_readiness_gauges(rig: Rig) -> None:
     assert sample_value(registry, "pushr_relay_last_progress_timestamp_seconds") == (
         health.clock.now()
     )
+
+
+async def test_with_the_opt_out_list_on_ready_only_once_it_was_read(rig: Rig) -> None:
+    client, health, _pings, registry = rig
+    health.assigned = health.kafka_ok = True
+    read = False
+    health.optout_list_read = lambda: read
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert (await response.json())["optout_list"] is False
+    read = True
+    response = await client.get("/readyz")
+    assert response.status == 200
+    assert (await response.json())["optout_list"] is True
+    assert sample_value(registry, "pushr_relay_readiness_check", {"check": "optout_list"}) == 1
