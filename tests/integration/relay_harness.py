@@ -296,17 +296,23 @@ async def group_members(bootstrap: str, group: str) -> tuple[str, int]:
     return str(state), len(members)
 
 
+_DRAWN: set[str] = set()  # every number handed out in this test process
+
+
 def phone_numbers(count: int, rng: random.Random | None = None) -> list[str]:
-    """`count` distinct, valid Ghana mobile numbers in national form (`024…`)."""
+    """`count` valid Ghana mobile numbers in national form (`024…`), distinct from each other
+    and from every number drawn before in the process: tests send one text to many events,
+    and a number drawn twice would read as a duplicate send."""
     rng = rng or random.Random()
     numbers: dict[str, None] = {}
     for _ in range(count * 20):
         if len(numbers) == count:
             break
         candidate = f"024{rng.randrange(10**7):07d}"
-        if normalise_phone(candidate)[0] is not None:
+        if candidate not in _DRAWN and normalise_phone(candidate)[0] is not None:
             numbers.setdefault(candidate, None)
     assert len(numbers) == count, "could not draw enough distinct numbers"
+    _DRAWN.update(numbers)
     return list(numbers)
 
 
