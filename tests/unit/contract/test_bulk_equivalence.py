@@ -45,7 +45,7 @@ def recipients_one_by_one(items: list[str]) -> tuple[list[str], list[RejectedRec
     for index, raw in enumerate(items):
         number, reason = normalise_phone(raw)
         if number is None:
-            rejected.append(RejectedRecipient(f"/recipients/{index}", mask_phone(raw), reason))
+            rejected.append(RejectedRecipient(f"/recipients/{index}", mask_phone(raw), str(reason)))
         elif number in kept:
             duplicates += 1
         else:
@@ -79,7 +79,7 @@ def rows_one_by_one(
         number, reason = normalise_phone(row["contact"])
         if number is None:
             path = f"/rows/{index}/contact"
-            rejected.append(RejectedRecipient(path, mask_phone(row["contact"]), reason))
+            rejected.append(RejectedRecipient(path, mask_phone(row["contact"]), str(reason)))
             continue
         missing = [name for name in variables if name not in row]
         if missing:
