@@ -67,7 +67,9 @@ async def _gauges(relay: RelayProcess) -> str:
     lines = [
         line
         for line in text.splitlines()
-        if line.startswith(wanted) and not line.endswith((" 0.0", "_created"))
+        if line.startswith(wanted)
+        and not line.endswith(" 0.0")
+        and not line.partition("{")[0].partition(" ")[0].endswith("_created")
     ]
     return f"{relay.name} gauges: " + ("; ".join(lines) or "all reconcile gauges 0")
 
@@ -120,7 +122,7 @@ def _record_line(record: PendingRecord, now: float, entry: object, claims: list[
         if c.key != record.key and c.signature.compatible(record.context.signature)
     ]
     waiting = (
-        f"window ends {now - record.window_end:+.1f}s ago"
+        f"window closed {now - record.window_end:.1f}s ago"
         if record.state is PendingState.PENDING
         else ""
     )
