@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from service.ledger.base import BatchState
+from service.priority import DEFAULT_PRIORITY, PRIORITIES, Priority
 
 _DIGEST_CHARS = 24
 
@@ -107,6 +108,9 @@ class PendingContext:
     recipients_accepted: int
     recipients_rejected: int
     why: str  # what made it ambiguous: a transport error name, or lease_expired
+    # the event's lane: a resend after a verdict waits its turn in it, as the first send did
+    # (a record written before lanes were kept goes on the default lane)
+    priority: Priority = DEFAULT_PRIORITY
 
     @property
     def signature(self) -> Signature:
@@ -119,6 +123,8 @@ class PendingContext:
     def from_json(cls, raw: bytes | str) -> PendingContext:
         data = orjson.loads(raw)
         data["recipients"] = tuple(data["recipients"])
+        if data.get("priority") not in PRIORITIES:
+            data["priority"] = DEFAULT_PRIORITY
         return cls(**data)
 
 

@@ -106,6 +106,7 @@ def context_of(origin: Origin, batch: Batch, why: str) -> PendingContext:
         recipients_accepted=len(request.recipients),
         recipients_rejected=len(origin.rejected_recipients),
         why=why,
+        priority=request.priority,
     )
 
 

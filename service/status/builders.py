@@ -14,7 +14,7 @@ from service.observability.logging import get_logger
 from service.pipeline.deliver import BatchDeliverer
 from service.pipeline.publish import Publisher
 from service.pushr.client import PushrClient
-from service.pushr.credentials import Credentials, credentials_configured
+from service.pushr.credentials import Credentials, credentials_configured, jwt_expiry
 from service.settings import Settings
 from service.status.list_reader import MessageListReader
 from service.status.poller import StatusPoller, lease_seconds
@@ -69,6 +69,7 @@ def build_reconciler(
     client: PushrClient,
     publisher: Publisher,
 ) -> Reconciler:
+    _warn_if_the_token_lapses(core.settings, core.clock.now())
     return Reconciler(
         Settler(
             ledger=ledger,
@@ -82,6 +83,21 @@ def build_reconciler(
         settle_seconds=core.settings.reconcile_settle_seconds,
         deadline_seconds=core.settings.request_deadline_seconds(),
     )
+
+
+def _warn_if_the_token_lapses(settings: Settings, now: float) -> None:
+    """A static list token is never renewed: once it expires every round is refused and
+    no pending batch is judged again until a restart with a new one. Said once, at start."""
+    if settings.pushr_jwt is None:
+        return  # a token file or user and password: renewed (`service.pushr.credentials`)
+    expires = jwt_expiry(settings.pushr_jwt.get_secret_value())
+    if expires is not None:
+        log.warning(
+            "reconciliation_token_expires",
+            in_seconds=round(expires - now),
+            then="no verdicts until restarted with a new token",
+            instead="PUSHR_RELAY_PUSHR_USERNAME and PUSHR_RELAY_PUSHR_PASSWORD, or a token file",
+        )
 
 
 def build_status_store(

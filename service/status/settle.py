@@ -34,6 +34,7 @@ from service.ledger.base import FINAL_STATES, ReconcilingLedger
 from service.ledger.pending import PendingContext, Verdict
 from service.observability.metrics import Metrics
 from service.pipeline.deliver import BatchDeliverer
+from service.pipeline.lanes import Urgency
 from service.pipeline.plan import Batch
 from service.pipeline.publish import Publisher
 from service.pushr.client import PushrClient
@@ -119,7 +120,13 @@ class Settler:
                 context, b.key, outcome, verdict, detail=why or verdict.value, provider=provider
             )
 
-        await self._deliverer.deliver(batch, context.delivery, send, make_result, origin=context)
+        # In the event's lane, like its first send. Its expiry is the verdict's to judge
+        # (`Reconciler._decision`), not the deliverer's: after an ambiguous attempt an
+        # expired batch is `unknown`, never `expired`.
+        lane = Urgency(context.priority)
+        await self._deliverer.deliver(
+            batch, context.delivery, send, make_result, lane, origin=context
+        )
 
     async def publish(self, key: str, context: PendingContext) -> bool:
         """Publish the batch's stored result and the event's status; False (nothing

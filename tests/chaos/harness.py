@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from service.contract.phones import normalise_phone
 from service.devkit.broker.processes import die_with_parent_hook
 from service.devkit.sandbox import RunningSandbox
-from service.devkit.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
+from service.devkit.sandbox.accounts import DEMO_PASSWORD, DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from tests.fixtures.redis import free_port
 from tests.integration.relay_harness import TopicReader
 
@@ -179,13 +179,19 @@ class Reader(TopicReader):
 
 
 async def wait_until(
-    predicate: Callable[[], bool], within: float, what: str, step: float = 0.2
+    predicate: Callable[[], bool],
+    within: float,
+    what: str,
+    step: float = 0.2,
+    explain: Callable[[], Awaitable[str]] | None = None,
 ) -> None:
-    """Bounded wait; fails with `what` (never asserts on how long it took)."""
+    """Bounded wait; fails with `what` (never asserts on how long it took), and with what
+    `explain` finds at that moment (what is still pending, and why)."""
     deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            found = f"\n{await explain()}" if explain is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{found}")
         await asyncio.sleep(step)
 
 
@@ -384,4 +390,4 @@ def leaks(texts: Iterable[str], numbers: set[str], secrets: Iterable[str]) -> li
     return found
 
 
-SECRETS = (DEMO_SECRET_KEY,)
+SECRETS = (DEMO_SECRET_KEY, DEMO_PASSWORD)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.devkit.sandbox import RunningSandbox
+from service.devkit.sandbox.accounts import DEMO_PASSWORD, DEMO_USERNAME
 from tests.chaos.harness import InputEvent, Reader
 
 # Windows close pool + connect + write + read = 2 + 2 + 2 + 3 s after a claim; verdicts come
@@ -30,8 +31,12 @@ SETTLE_SECONDS = 3.0
 
 
 def reconciling_env(sandbox: RunningSandbox) -> dict[str, str]:
+    """The list read with renewing credentials (user and password), as a deployment whose
+    run outlives one access token must: a static token lives the sandbox's five minutes,
+    after which every round is refused and nothing pending is ever judged."""
     return {
-        "PUSHR_JWT": sandbox.issue_token(1, ttl_s=None),
+        "PUSHR_USERNAME": DEMO_USERNAME,
+        "PUSHR_PASSWORD": DEMO_PASSWORD,
         "RECONCILE_SETTLE_SECONDS": str(SETTLE_SECONDS),
         "RECONCILE_CLOCK_SKEW_SECONDS": "1.0",
         "STATUS_POLL_SECONDS": "1.0",

@@ -31,6 +31,7 @@ from tests.chaos.harness import (
     wait_until,
 )
 from tests.chaos.hostile import hostile_inputs
+from tests.chaos.pending_dump import pending_dump
 from tests.chaos.reconcile_check import check, describe, judge_verdicts, reconciling_env
 from tests.chaos.report import ChaosReport, make_chaos_topics
 from tests.fixtures.redis import RedisServer
@@ -79,8 +80,17 @@ class Run:
         now = self.finals()
         await wait_until(lambda: self.finals() > now or self.all_final(), within, "progress")
 
+    async def pending(self) -> str:
+        """What is still pending and why (for the message of a timed-out wait)."""
+        config = self.config
+        wanted = (e.event_id for e in self.events)
+        return await pending_dump(
+            self.relays, self.out, wanted, redis_url=config.redis_url, prefix=config.key_prefix
+        )
+
     async def finish(self, within: float) -> Verdict:
-        await wait_until(self.all_final, within, f"final status of all {len(self.events)} events")
+        what = f"final status of all {len(self.events)} events"
+        await wait_until(self.all_final, within, what, explain=self.pending)
         for relay in self.relays:
             relay.stop()
         return verdict(self.events, self.out, self.sandbox)
@@ -161,7 +171,9 @@ async def run_scenario(
             finally:
                 if not producing.done():
                     producing.cancel()
-            await wait_until(run.all_final, finish_within, "a final status for every event")
+            await wait_until(
+                run.all_final, finish_within, "a final status for every event", explain=run.pending
+            )
             if before_stop is not None:
                 before_stop(run)
             result = await run.finish(finish_within)

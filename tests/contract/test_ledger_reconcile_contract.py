@@ -8,6 +8,9 @@ times are compared with a tolerance that only a broken clock exceeds.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import orjson
 import pytest
 
 from service.ledger import BatchState, ClaimStatus
@@ -139,6 +142,25 @@ async def test_hand_over_makes_the_entry_unknown_and_records_the_window(backend:
     assert [r.generation for r in await ledger.pending()] == [1]
     # a replay meets the unknown result
     assert (await ledger.claim("e1#0/1", "z", LONG)).status is ClaimStatus.DONE
+
+
+async def test_a_pending_record_keeps_the_events_lane(backend: Backend) -> None:
+    ledger = backend.ledger
+    critical = replace(context(), priority="critical")
+    await ledger.claim_open("k#0/1", "a", LONG, SIG)
+    assert await ledger.hand_over(
+        "k#0/1", "a", UNKNOWN, critical, window=None, deadline_seconds=DEADLINE
+    )
+    (record,) = await ledger.pending()
+    assert record.context == critical
+
+
+def test_a_record_written_before_lanes_were_kept_reads_on_the_default_lane() -> None:
+    stored = orjson.loads(context().to_json())
+    del stored["priority"]
+    assert PendingContext.from_json(orjson.dumps(stored)).priority == "normal"
+    stored["priority"] = "urgent"  # not a lane: the default, never a crash
+    assert PendingContext.from_json(orjson.dumps(stored)).priority == "normal"
 
 
 async def test_only_the_claims_owner_hands_over(backend: Backend) -> None:

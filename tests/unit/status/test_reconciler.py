@@ -217,6 +217,19 @@ async def test_a_request_never_processed_is_sent_once_after_the_verdict(
     assert rig.pushr.sends == 2
 
 
+async def test_the_send_a_verdict_calls_for_keeps_the_events_lane(rig: Rig) -> None:
+    rig.pushr.script = ["lost"]
+    event_id = await rig.handle(priority="critical")
+    waited = "pushr_relay_send_wait_seconds_count"
+    assert rig.metric(waited, priority="critical") == 1
+    await rig.round()
+    assert rig.story(event_id)[3] == ("result", "sent", "not_sent")
+    assert (rig.metric(waited, priority="critical"), rig.metric(waited, priority="normal")) == (
+        2,
+        0,
+    )
+
+
 async def test_a_lapsed_claim_is_reconciled_before_any_resend(rig: Rig) -> None:
     # a relay claimed the batch, sent it (Push.R processed it) and died before recording it
     await rig.ledger.claim_open("evt-0#0/1", "dead-relay:0", 5.0, _signature())
