@@ -1,4 +1,4 @@
-"""Exception mapping of BOTH transports against real sockets: the same network event
+"""Exception mapping of EVERY transport against real sockets: the same network event
 must raise the same kind of httpx exception and classify to the same outcome."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from service.pushr.classify import classify_exception
 from service.pushr.client import PushrClient
 from service.pushr.outcomes import Outcome
 from service.pushr.ratelimit import RateLimiter
+from service.pushr.lean_transport import LeanTransport
 from service.pushr.transport import MappedAiohttpTransport, build_http_client
 from service.settings import Settings
 from tests.integration.pushr import servers
@@ -41,7 +42,7 @@ def settings(transport: str, base_url: str = "http://127.0.0.1:1/api/client") ->
     )
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
+@pytest.fixture(params=["httpx", "aiohttp", "lean"])
 async def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -64,7 +65,11 @@ def free_port() -> int:
 
 async def test_transport_is_the_one_asked_for(transport: str, http: httpx.AsyncClient) -> None:
     inner = http._transport
-    expected = MappedAiohttpTransport if transport == "aiohttp" else httpx.AsyncHTTPTransport
+    expected = {
+        "aiohttp": MappedAiohttpTransport,
+        "httpx": httpx.AsyncHTTPTransport,
+        "lean": LeanTransport,
+    }[transport]
     assert isinstance(inner, expected)
 
 
@@ -74,6 +79,25 @@ async def test_answer_is_read(http: httpx.AsyncClient) -> None:
             response = await post(http, server.url)
             assert response.status_code == 201
             assert response.json()["id"] == 1
+
+
+@pytest.mark.parametrize("behaviour", [servers.answer_chunked, servers.answer_until_close])
+async def test_answers_framed_by_chunks_or_by_the_close_are_read(
+    http: httpx.AsyncClient, behaviour: servers.Behaviour
+) -> None:
+    async with RawServer(behaviour) as server:
+        for _ in range(2):  # and the connection a closed answer leaves is not reused
+            response = await post(http, server.url)
+            assert (response.status_code, response.json()) == (201, {"id": 1})
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused(
+    http: httpx.AsyncClient,
+) -> None:
+    async with RawServer(servers.answer_once_then_close) as server:
+        assert (await post(http, server.url)).status_code == 201
+        await asyncio.sleep(0.1)  # the server's close reaches the client
+        assert (await post(http, server.url)).status_code == 201
 
 
 async def test_connection_refused_is_retry_safe(http: httpx.AsyncClient) -> None:
