@@ -16,9 +16,9 @@ from service.clock import SystemClock
 from service.pushr.breaker import BreakerSet
 from service.pushr.classify import classify_exception
 from service.pushr.client import PushrClient
+from service.pushr.lean_transport import LeanTransport
 from service.pushr.outcomes import Outcome
 from service.pushr.ratelimit import RateLimiter
-from service.pushr.lean_transport import LeanTransport
 from service.pushr.transport import MappedAiohttpTransport, build_http_client
 from service.settings import Settings
 from tests.integration.pushr import servers
