@@ -130,16 +130,16 @@ class _Connection(asyncio.Protocol):
         self._headers_done = self._framed = self.keep_alive = False
         self.status, self.reason, self.headers, self._body = 0, b"", [], []
         self.transport.write(data)
-        if self._paused and not self.lost:
-            await self._drain(request, timeouts.get("write"))
         timer = None
-        read = timeouts.get("read")
-        if read is not None:
-            self.last_data = self._loop.time()
-            timer = self._loop.call_at(self.last_data + read, self._check_read, request, read)
         try:
+            if self._paused and not self.lost:
+                await self._drain(request, timeouts.get("write"))
+            read = timeouts.get("read")
+            if read is not None:
+                self.last_data = self._loop.time()
+                timer = self._loop.call_at(self.last_data + read, self._check_read, request, read)
             await done
-        finally:
+        finally:  # whatever ends the exchange, a late answer or loss finds nobody waiting
             if timer is not None:
                 timer.cancel()
             self._done = None
