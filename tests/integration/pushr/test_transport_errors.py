@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import uvloop
 from pydantic import SecretStr
 
 from service.clock import SystemClock
@@ -98,6 +99,18 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused(
         assert (await post(http, server.url)).status_code == 201
         await asyncio.sleep(0.1)  # the server's close reaches the client
         assert (await post(http, server.url)).status_code == 201
+
+
+def test_answer_is_read_on_uvloop(transport: str) -> None:
+    # the relay runs on uvloop, whose transports are not asyncio's classes
+    async def exchange() -> list[int]:
+        async with (
+            RawServer(servers.answer_201) as server,
+            build_http_client(settings(transport)) as client,
+        ):
+            return [(await post(client, server.url)).status_code for _ in range(3)]
+
+    assert uvloop.run(exchange()) == [201, 201, 201]
 
 
 async def test_connection_refused_is_retry_safe(http: httpx.AsyncClient) -> None:
