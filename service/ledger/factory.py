@@ -22,6 +22,7 @@ from service.ledger.redis_options import (
     uses_tls,
     wait_replicas,
 )
+from service.ledger.replica_coverage import warn_if_below_replicas
 from service.settings import Settings
 
 # Ledger calls are O(1) scripts: an answer slower than this means Redis is in trouble, and
@@ -101,13 +102,17 @@ async def open_ledger(
     """
     if settings.ledger_backend == "memory":
         return MemoryLedger(clock, settings.ledger_ttl_seconds, reconcile=reconcile)
+    client = redis_client(settings, client_name=f"{settings.client_id}-ledger")
     ledger = RedisLedger(
-        redis_client(settings, client_name=f"{settings.client_id}-ledger"),
+        client,
         prefix=settings.ledger_key_prefix,
         ttl_seconds=settings.ledger_ttl_seconds,
         wait_replicas=wait_replicas(settings),
         outage=OutageLog("ledger"),
         reconcile=reconcile,
     )
-    await ledger.ping()
+    if await ledger.ping() and settings.redis_sentinels:
+        await warn_if_below_replicas(
+            client, settings.redis_sentinel_master or "", wait_replicas(settings)
+        )
     return ledger

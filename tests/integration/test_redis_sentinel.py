@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
+from service.clock import SystemClock
 from service.ledger import Claim, ClaimStatus, LedgerError, RedisLedger
-from service.ledger.factory import redis_client
+from service.ledger.factory import open_ledger, redis_client
 from service.ledger.redis_health import describe
 from service.settings import Settings
 from tests.fixtures.redis_nodes import ADMIN_USER
@@ -97,6 +99,26 @@ async def test_sentinel_misconfiguration_is_one_clear_reason(
     assert says in reasons.seen[0]
     for secret in (redis_sentinel.credentials.sentinel, redis_sentinel.credentials.relay):
         assert secret not in reasons.seen[0]
+
+
+@pytest.mark.parametrize(("wait", "warned"), [(1, True), (2, False)])
+async def test_start_up_warns_when_writes_wait_for_fewer_replicas_than_there_are(
+    sentinel_factory: SentinelFactory, redis_key_prefix: str, wait: int, warned: bool
+) -> None:
+    setup = sentinel_factory(replicas=2)
+    settings = Settings(
+        ledger_backend="redis",
+        ledger_key_prefix=redis_key_prefix,
+        **setup.settings(redis_wait_replicas=wait),
+    )
+    with capture_logs() as logs:
+        ledger = await open_ledger(settings, SystemClock())
+    await ledger.close()
+    warnings = [line for line in logs if line["event"] == "ledger_wait_below_replicas"]
+    if warned:
+        assert [(w["wait_replicas"], w["replicas"]) for w in warnings] == [(1, 2)]
+    else:
+        assert warnings == []
 
 
 def cut_replication(setup: SentinelSetup) -> None:
