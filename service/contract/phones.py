@@ -22,13 +22,16 @@ producers send almost always (`233` + NSN, `+233` + NSN, `0` + NSN, the bare NSN
 digits, NSN not starting with 0) are decided without parsing, by the same steps
 libphonenumber takes (its type lookup order, possible lengths and national number patterns,
 read from its GH metadata at import), so a metadata update still changes the answer. Every
-other input goes through `phonenumbers`. tests/unit/contract/test_phones_fast.py compares
-both paths on generated numbers of every shape.
+other input goes through `phonenumbers`. For a whole list, `normalise_accepted` compiles the
+same decisions into one regex and decides every number in one pass, with no Python step per
+number; any number it does not accept sends the list back to the one-by-one path.
+tests/unit/contract/test_phones_fast.py compares all three on generated numbers of every shape.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Final
 
@@ -156,6 +159,61 @@ def _fast_normalise(text: str) -> tuple[str, None] | tuple[None, str] | None:
     if not same_pattern and _matches(mobile, nsn):
         return GHANA_CC_TEXT + nsn, None
     return None, INVALID_NUMBER
+
+
+def _holds(desc: tuple[frozenset[int], re.Pattern[str]] | None) -> str | None:
+    """`desc` as a lookahead body for a 9-digit NSN, or None when it never matches one."""
+    if desc is None:
+        return None
+    lengths, pattern = desc
+    if lengths and 9 not in lengths:
+        return None
+    return f"(?:{pattern.pattern})$"
+
+
+def _accept_pattern() -> re.Pattern[str] | None:
+    """`_fast_normalise`'s acceptances as one regex: a line is a fast-shape number the full
+    path accepts; group 1 is its NSN.
+
+    The same metadata, the same decisions, as lookaheads at the NSN: inside the general plan,
+    none of the other types, then mobile (or fixed line when both share one pattern). The
+    prefix alternatives leave a bare `233…` NSN to the full path, as `_fast_normalise` does.
+    Matched line by line (MULTILINE), so a whole list is decided by one `findall`.
+    """
+    if _PLAN is None:
+        return None
+    general, others, fixed, mobile, same_pattern = _PLAN
+    inside = _holds(general)
+    accepted = _holds(fixed if same_pattern else mobile)
+    if inside is None or accepted is None:
+        return None
+    excluded = "".join(f"(?!{body})" for desc in others if (body := _holds(desc)) is not None)
+    return re.compile(
+        rf"^(?:\+?233|0|(?!233))(?=[1-9][0-9]{{8}}$)(?={inside}){excluded}(?={accepted})"
+        r"([0-9]{9})$",
+        re.MULTILINE,
+    )
+
+
+_ACCEPT: Final = _accept_pattern()
+
+
+def normalise_accepted(numbers: Sequence[str]) -> list[str] | None:
+    """Every number in Push.R's form when each one is a fast-shape Ghana mobile number, else
+    None (then decide them one by one with `normalise_phone`).
+
+    One join, one regex pass, one join and one split for the whole list: a bulk event's per-number
+    cost stays in C. Numbers with surrounding whitespace or a line break take the one-by-one
+    path.
+    """
+    if _ACCEPT is None or not numbers:
+        return None
+    joined = "\n".join(numbers)
+    nsns = _ACCEPT.findall(joined)
+    if len(nsns) != len(numbers) or joined.count("\n") != len(numbers) - 1:
+        return None
+    # Joined and split again rather than "233" + nsn per number: no Python step per number.
+    return (GHANA_CC_TEXT + ("\n" + GHANA_CC_TEXT).join(nsns)).split("\n")
 
 
 def normalise_phone(raw: str) -> tuple[str, None] | tuple[None, str]:

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import repeat
+
 from service.contract.masking import mask_phone
 from service.contract.model import FieldError, RejectedRecipient
 from service.contract.normalise import check_message, renderer
-from service.contract.phones import normalise_phone
+from service.contract.phones import normalise_accepted, normalise_phone
+
+Decision = tuple[str, None] | tuple[None, str]
+
+
+def _decide_contacts(contacts: list[str]) -> Iterable[Decision]:
+    """Each contact's `normalise_phone` answer; the whole column at once when it can be."""
+    accepted = normalise_accepted(contacts)
+    if accepted is not None:
+        return zip(accepted, repeat(None))
+    return map(normalise_phone, contacts)
 
 
 def normalise_rows(
@@ -21,24 +34,25 @@ def normalise_rows(
     texts: list[str] = []
     rejected: list[RejectedRecipient] = []
     errors: list[FieldError] = []
-    seen: set[tuple[tuple[str, str], ...]] = set()
+    # A row's items as a set: equal exactly when the rows are equal, whatever the key order.
+    seen: set[frozenset[tuple[str, str]]] = set()
     duplicates = 0
     render = renderer(template)
-    for index, row in enumerate(items):
-        contact = row["contact"]
-        number, reason = normalise_phone(contact)
+    required = frozenset(variables)
+    decisions = _decide_contacts([row["contact"] for row in items])
+    for index, (row, (number, reason)) in enumerate(zip(items, decisions, strict=True)):
         if number is None:
             rejected.append(
-                RejectedRecipient(f"/rows/{index}/contact", mask_phone(contact), str(reason))
+                RejectedRecipient(f"/rows/{index}/contact", mask_phone(row["contact"]), str(reason))
             )
             continue
-        missing = [name for name in variables if name not in row]
-        if missing:
+        if not required.issubset(row):
             errors.extend(
                 FieldError(
                     f"/rows/{index}/{name}", "missing_variable", f"has no value for {{{name}}}"
                 )
-                for name in missing
+                for name in variables
+                if name not in row
             )
             continue
         normalised = {**row, "contact": number}
@@ -53,7 +67,7 @@ def normalise_rows(
                 )
             )
             continue
-        key = tuple(sorted(normalised.items()))
+        key = frozenset(normalised.items())
         if key in seen:
             duplicates += 1
             continue

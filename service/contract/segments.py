@@ -68,13 +68,16 @@ def _pack(widths: list[int], per_segment: int) -> int:
     return segments
 
 
+def basic_segments(length: int) -> int:
+    """Segments of a text of `length` one-septet basic characters (no escape pairs)."""
+    return 0 if length == 0 else 1 if length <= SINGLE_GSM7 else -(-length // MULTI_GSM7)
+
+
 def count_segments(text: str) -> SegmentCount:
     if GSM7_BASIC.issuperset(text):
         # Called once per rendered template row: when every character is a one-septet basic
         # character no pair can straddle a boundary, so greedy packing is plain division.
-        n = len(text)
-        segments = 0 if n == 0 else 1 if n <= SINGLE_GSM7 else -(-n // MULTI_GSM7)
-        return SegmentCount("GSM-7", n, segments, ())
+        return SegmentCount("GSM-7", len(text), basic_segments(len(text)), ())
     non_gsm = tuple(dict.fromkeys(ch for ch in text if ch not in GSM7_ALL))
     encoding: Encoding = "UCS-2" if non_gsm else "GSM-7"
     widths = _widths(text, encoding)

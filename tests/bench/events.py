@@ -32,10 +32,10 @@ class Scenario:
 def scenarios(quick: bool) -> list[Scenario]:
     if quick:
         return [
-            Scenario("a", "single, no latency", "sms", 1, 0, 300, 3000, 4, 3),
-            Scenario("b", "single, 200 ms", "sms", 1, 200, 200, 1000, 4, 3),
-            Scenario("c", "bulk 10,000", "sms", 10_000, 0, 2, 15, 4, 3),
-            Scenario("d", "template 1,000 rows", "template", 1000, 0, 10, 100, 4, 3),
+            Scenario("a", "single, no latency", "sms", 1, 0, 200, 1500, 3, 2),
+            Scenario("b", "single, 200 ms", "sms", 1, 200, 100, 600, 3, 2),
+            Scenario("c", "bulk 10,000", "sms", 10_000, 0, 2, 10, 3, 2),
+            Scenario("d", "template 1,000 rows", "template", 1000, 0, 5, 60, 3, 2),
         ]
     return [
         Scenario("a", "single, no latency", "sms", 1, 0, 1000, 15_000, 15, 8),

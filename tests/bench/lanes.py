@@ -18,7 +18,6 @@ second, so 0.95 is the most bulk can have). Targets are reported, never asserted
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import sys
 import time
@@ -26,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from service.kafka.admin import create_topics
+from tests.bench.reader import OutboundReader
 
 RATE_LIMIT_RPS = 20.0
 LATENCY_MS = 50.0
@@ -48,7 +48,7 @@ class Sizes:
 
 def sizes(quick: bool) -> Sizes:
     # The backlog must outlast phase 3: 19 bulk requests/s, 100 per event.
-    return Sizes(8, 12, 5) if quick else Sizes(30, 40, 11)
+    return Sizes(5, 8, 4) if quick else Sizes(30, 40, 11)
 
 
 def _number(n: int) -> str:
@@ -72,65 +72,6 @@ def otp_event(phase: str, seq: int) -> tuple[str, bytes]:
         "priority": "critical",
     }
     return event_id, orjson.dumps(body)
-
-
-class LaneReader:
-    """The outbound topic: final statuses and `accepted` by event, bulk results' times."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self._consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=2000,
-            fetch_max_bytes=16 * 1024 * 1024,
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-        )
-        self.finals: dict[str, tuple[int, str]] = {}  # event_id -> (broker ts ms, status)
-        self.accepted: set[str] = set()
-        self.bulk_results: list[int] = []  # broker ts ms of each bulk result
-        self._changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._read())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._consumer.stop()
-
-    async def _read(self) -> None:
-        while True:
-            batches = await self._consumer.getmany(timeout_ms=200)
-            for records in batches.values():
-                for rec in records:
-                    body = orjson.loads(rec.value)
-                    event_id = body.get("event_id", "")
-                    if body.get("type") == "result":
-                        if event_id.startswith("bench-e-bulk"):
-                            self.bulk_results.append(rec.timestamp)
-                    elif body.get("status") == "accepted":
-                        self.accepted.add(event_id)
-                    else:
-                        self.finals.setdefault(event_id, (rec.timestamp, body["status"]))
-            if batches:
-                self._changed.set()
-
-    async def wait_until(self, done: Any, bound: float = WAIT_BOUND_S) -> bool:
-        deadline = time.monotonic() + bound
-        while not done():
-            if time.monotonic() >= deadline:
-                return False
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(1.0, deadline - time.monotonic()))
-        return True
 
 
 class Producer:
@@ -177,7 +118,7 @@ def _pcts(values: list[float]) -> dict[str, float | None]:
 
 
 async def scenario_e(bench: Any, quick: bool) -> dict[str, Any]:
-    """Runs on a `tests.bench.run.Bench` (its sandbox, children, relay environment)."""
+    """Runs on a `tests.bench.relay_bench.Bench` (its sandbox, children, relay environment)."""
     size = sizes(quick)
     print("\n== scenario e: priority lanes", file=sys.stderr, flush=True)
     bench.prepare_sandbox(LATENCY_MS)
@@ -190,7 +131,7 @@ async def scenario_e(bench: Any, quick: bool) -> dict[str, Any]:
         partitions=2,
         config={"message.timestamp.type": "LogAppendTime"},
     )
-    reader = LaneReader(bench.bootstrap, topics["out"])
+    reader = OutboundReader(bench.bootstrap, topics["out"], bulk_prefix="bench-e-bulk")
     await reader.start()
     env = {**bench.relay_env(topics), "PUSHR_RELAY_RATE_LIMIT_RPS": str(RATE_LIMIT_RPS)}
     log = (bench.logs / "relay-e.log").open("w")
@@ -217,11 +158,11 @@ async def scenario_e(bench: Any, quick: bool) -> dict[str, Any]:
                 return lambda: all(i in reader.finals for i in ids)
 
             warm = await producer.steady("w", 5, per_second=5)
-            if not await reader.wait_until(all_final(warm)):
+            if not await reader.wait_until(all_final(warm), WAIT_BOUND_S):
                 raise RuntimeError(f"warm-up without final statuses (see {bench.logs}/relay-e.log)")
 
             idle = await producer.steady("i", size.idle_seconds)
-            await reader.wait_until(all_final(idle))
+            await reader.wait_until(all_final(idle), WAIT_BOUND_S)
             print(f"   idle: {_pcts(latencies(idle))}", file=sys.stderr)
 
             first_bulk = [bulk_event(i) for i in range(3)]
@@ -230,16 +171,18 @@ async def scenario_e(bench: Any, quick: bool) -> dict[str, Any]:
             case = otp_event("x", 0)
             await producer.send(case)
             more = [bulk_event(i) for i in range(3, size.bulk_events)]
-            await reader.wait_until(all_final([case[0]]))
+            await reader.wait_until(all_final([case[0]]), WAIT_BOUND_S)
             for event in more:
                 await producer.send(event)
             bulk_ids = [e[0] for e in first_bulk + more]
-            await reader.wait_until(lambda: all(i in reader.accepted for i in bulk_ids))
+            await reader.wait_until(
+                lambda: all(i in reader.accepted for i in bulk_ids), WAIT_BOUND_S
+            )
 
             window_start = time.time_ns() // 1_000_000
             backlog = await producer.steady("b", size.backlog_seconds)
             window_end = time.time_ns() // 1_000_000
-            await reader.wait_until(all_final(backlog), bound=30)
+            await reader.wait_until(all_final(backlog), 30)
             drained = sum(1 for i in bulk_ids if i in reader.finals)
     finally:
         code = bench.children.stop(relay, timeout=30)

@@ -13,7 +13,6 @@ counted apart (`failed`), never as work done.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import time
 from dataclasses import dataclass
@@ -21,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from service.devkit.sandbox.accounts import DEMO_PUBLIC_KEY, DEMO_SECRET_KEY
 from tests.bench.peers import PEERS
 from tests.bench.peers.java_build import ensure_built
 from tests.bench.procs import ROOT, Children, cpu_seconds, python_cmd, status_kib
+from tests.bench.reader import TopicReader
 
 START_BOUND_S = 120.0  # longest wait for a peer's first result (JVM start, group join)
 Events = list[tuple[str, bytes]]  # (event_id, JSON bytes)
@@ -52,54 +52,29 @@ class PeerRun:
     logs: Path
 
 
-class ResultReader:
+class ResultReader(TopicReader):
     """Remembers the broker time of each result, and which results were not all 201."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self._consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest", max_poll_records=2000,
-            fetch_max_bytes=16 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
-        )  # fmt: skip
+        super().__init__(bootstrap, topic, poll_ms=100)
         self.done_ms: dict[str, int] = {}  # event_id -> broker time of its result
         self.failed: set[str] = set()
-        self._changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._read())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._consumer.stop()
-
-    async def _read(self) -> None:
-        while True:
-            batches = await self._consumer.getmany(timeout_ms=100)
-            for records in batches.values():
-                for record in records:
-                    result = orjson.loads(record.value)
-                    if any(status != 201 for status in result["http_status"]):
-                        self.failed.add(result["event_id"])
-                    else:
-                        self.done_ms.setdefault(result["event_id"], record.timestamp)
-            if batches:
-                self._changed.set()
+    def take(self, record: Any) -> None:
+        result = orjson.loads(record.value)
+        if any(status != 201 for status in result["http_status"]):
+            self.failed.add(result["event_id"])
+        else:
+            self.done_ms.setdefault(result["event_id"], record.timestamp)
 
     def count(self, ids: list[str]) -> int:
         return sum(1 for i in ids if i in self.done_ms or i in self.failed)
 
     async def wait(self, ids: list[str], need: int, bound_s: float, proc: Any) -> None:
         """Until `need` of `ids` have a result, `bound_s` seconds pass, or the peer exits."""
-        deadline = time.monotonic() + bound_s
-        while self.count(ids) < need and time.monotonic() < deadline and proc.poll() is None:
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), 0.2)
+        await self.wait_until(
+            lambda: self.count(ids) >= need or proc.poll() is not None, bound_s, tick=0.2
+        )
 
 
 def command(name: str, run: PeerRun, group: str) -> list[str]:

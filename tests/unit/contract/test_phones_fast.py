@@ -1,7 +1,8 @@
 """The fast path of `normalise_phone` gives the full (phonenumbers) path's answer, always.
 
-The fast path reads libphonenumber's metadata instead of parsing; these tests hold it to
-the same output and rejection reason over every shape it claims, nearby shapes it must
+The fast path reads libphonenumber's metadata instead of parsing, and so does the whole-list
+regex (`normalise_accepted`) built from the same metadata; these tests hold both to the same
+output and rejection reason over every shape it claims, nearby shapes it must
 leave alone, and lengths 8 to 13.
 """
 
@@ -24,6 +25,11 @@ def same_answer(raw: str) -> None:
     fast = phones._fast_normalise(raw.strip())
     assert fast is None or fast == expected, (fast, expected)
     assert normalise_phone(raw) == expected
+    # The whole-list regex accepts exactly what the fast path accepts (on the unstripped
+    # text: surrounding whitespace is left to the one-by-one path), with the same number.
+    unstripped = phones._fast_normalise(raw)
+    bulk = phones.normalise_accepted([raw])
+    assert bulk == (None if unstripped is None or unstripped[0] is None else [expected[0]])
 
 
 # Leads that hit every GH type and the gaps between them: mobile (20, 23-29, 256/257, 50,
@@ -91,3 +97,5 @@ def test_the_fast_path_is_taken_for_the_common_shapes() -> None:
     assert phones._PLAN is not None
     for raw in ("0558544343", "233558544343", "+233558544343", "558544343", "0302123456"):
         assert phones._fast_normalise(raw) is not None, raw
+    assert phones._ACCEPT is not None
+    assert phones.normalise_accepted(["0558544343", "+233558544343"]) == ["233558544343"] * 2
