@@ -142,8 +142,10 @@ class Settings(BaseSettings):
     pushr_business_id: int | None = Field(
         None, description="Business id (template sends and the status poller)."
     )
-    http_transport: Literal["aiohttp", "httpx"] = Field(
-        "aiohttp", description="httpx transport: aiohttp-backed (fast) or httpx's own."
+    http_transport: Literal["aiohttp", "httpx", "lean"] = Field(
+        "aiohttp",
+        description="httpx transport: aiohttp-backed (fast), httpx's own, or lean "
+        "(kept-alive HTTP/1.1 parsed by llhttp; aiohttp when a proxy is set).",
     )
     http_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect.")
     http_read_timeout: float = Field(30.0, gt=0, description="Seconds to wait for an answer.")

@@ -12,16 +12,20 @@ contract's scrubber (`service.contract.masking`), applied to every part of a lin
   in large integers and in the repr of anything else.
 
 What this module adds is speed: every line passes here, and its keys and most of its
-values recur line after line, so each is scrubbed once and remembered.
+values recur line after line, so each is scrubbed once and remembered. The relay's own
+lines skip stdlib `logging` (a LogRecord and a second processor chain per line): they are
+scrubbed and rendered by the same guards and written whole to the same stream.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, TextIO
 
+import orjson
 import structlog
 
 from service.contract.masking import REDACTED, SecretValues, is_secret_key, mask_json, scrub_text
@@ -128,11 +132,62 @@ def _shared_processors() -> list[Any]:
     ]
 
 
+def _dumps(event_dict: Any, **_options: Any) -> str:
+    try:
+        return orjson.dumps(event_dict).decode()
+    except TypeError:  # an integer beyond 64 bits: json renders it
+        return json.dumps(event_dict)
+
+
+class _Output:
+    """Where the relay's own lines go and the guards they pass last, replaced by each
+    `configure_logging`: structlog caches loggers and chains on first use, so both look
+    here for every line rather than keeping what was configured when they were made."""
+
+    def __init__(self) -> None:
+        self.stream: TextIO | None = None  # None: sys.stderr as it is at each line
+        self.scrubber = Scrubber(constructed=CONSTRUCTED_KEYS)
+        self.renderer = structlog.processors.JSONRenderer(serializer=_dumps)
+
+    def render(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
+        return str(self.renderer(logger, method, self.scrubber(logger, method, event_dict)))
+
+
+_OUTPUT = _Output()
+
+
+def _guard_and_render(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
+    return _OUTPUT.render(logger, method, event_dict)
+
+
+class _LineLogger:
+    """structlog's final logger: one write per line, flushed, like a stdlib StreamHandler."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def msg(self, line: str) -> None:
+        stream = _OUTPUT.stream or sys.stderr
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except (OSError, ValueError):  # a closed stream: dropped, as logging's handler does
+            return
+
+    debug = info = warning = error = critical = exception = msg
+
+
+def _line_logger(name: str = "", *_args: Any) -> _LineLogger:
+    return _LineLogger(name)
+
+
 def configure_logging(
     level: str = "INFO", stream: TextIO | None = None, secrets: Iterable[str] = ()
 ) -> None:
     """JSON lines on `stream` (stderr by default) for structlog and stdlib loggers alike;
     `secrets` are values never to print (the configured keys and token)."""
+    _OUTPUT.stream = stream
+    _OUTPUT.scrubber = Scrubber(secrets, constructed=CONSTRUCTED_KEYS)
     renderer = structlog.processors.JSONRenderer()
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared_processors(),
@@ -154,9 +209,9 @@ def configure_logging(
     structlog.configure(
         processors=[
             *_shared_processors(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            _guard_and_render,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        logger_factory=_line_logger,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         cache_logger_on_first_use=True,
     )

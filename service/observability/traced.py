@@ -228,6 +228,7 @@ class TracedProducer:
     def __init__(self, producer: Any, tracer: trace.Tracer) -> None:
         self._producer = producer
         self._tracer = tracer
+        self.client = getattr(producer, "client", None)
 
     async def send(
         self,
@@ -236,13 +237,15 @@ class TracedProducer:
         key: bytes | None = None,
         *,
         headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> asyncio.Future[Any]:
         if (quiet := sampled_out()) is not None:
             # no span, but the record's context still travels (its flags say: not sampled)
             if quiet.propagation is None:
                 quiet.propagation = _with_context(None, context.get_current())
+            carried = [*(headers or ()), *quiet.propagation]
             untraced: asyncio.Future[Any] = await self._producer.send(
-                topic, value=value, key=key, headers=[*(headers or ()), *quiet.propagation]
+                topic, value=value, key=key, headers=carried, partition=partition
             )
             return untraced
         attributes: dict[str, Any] = {
@@ -261,7 +264,7 @@ class TracedProducer:
         traced = _with_context(headers, trace.set_span_in_context(span))
         try:
             future: asyncio.Future[Any] = await self._producer.send(
-                topic, value=value, key=key, headers=traced
+                topic, value=value, key=key, headers=traced, partition=partition
             )
         except BaseException as exc:
             failed(span, exc)

@@ -193,7 +193,10 @@ class RecordHandler:
 
         # Not a TaskGroup: cancelling a sibling mid-request would make its batch ambiguous.
         workers = min(self._config.batches_per_event, count)
-        await asyncio.gather(*(deliver_in_turn() for _ in range(workers)))
+        if workers == 1:
+            await deliver_in_turn()  # one worker: no task to make, the same order and errors
+        else:
+            await asyncio.gather(*(deliver_in_turn() for _ in range(workers)))
         if failures:
             raise failures[0]
         status = self._events.final(accepted, tally)

@@ -20,6 +20,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from service.contract.schemas import DLQ_RECORD, RESULT, STATUS, load_schema
+from service.kafka.partitions import KeyPartitions
 
 Headers = list[tuple[str, bytes]]
 
@@ -49,17 +50,22 @@ class Publisher:
         self.dlq_topic = dlq_topic
         self._headers = outbound_headers()
         self._plain: Headers = [(CONTENT_TYPE_HEADER, CONTENT_TYPE)]
+        self._partitions = KeyPartitions.of(producer)
 
     async def send(self, topic: str, key: str | None, value: dict[str, Any]) -> asyncio.Future[Any]:
         # Shared lists: neither aiokafka nor the tracing wrapper changes the list it is given.
         headers = self._headers.get(str(value.get("type")), self._plain)
-        future: asyncio.Future[Any] = await self._producer.send(
-            topic,
-            value=orjson.dumps(value),
-            key=key.encode("utf-8") if key is not None else None,
-            headers=headers,
+        raw_key = key.encode("utf-8") if key is not None else None
+        partition = self._partitions.partition(topic, raw_key) if self._partitions else None
+        if partition is None:
+            future: asyncio.Future[Any] = await self._producer.send(
+                topic, value=orjson.dumps(value), key=raw_key, headers=headers
+            )
+            return future
+        placed: asyncio.Future[Any] = await self._producer.send(
+            topic, value=orjson.dumps(value), key=raw_key, headers=headers, partition=partition
         )
-        return future
+        return placed
 
     async def event(self, key: str, value: dict[str, Any]) -> asyncio.Future[Any]:
         """A result or status event on the outbound topic, keyed by event id."""

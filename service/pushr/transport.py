@@ -3,6 +3,9 @@
 `aiohttp` (default): httpx's API on aiohttp's connection handling, several times the
 throughput of httpx's own pool under concurrency (tests/bench/transport_compare.py).
 `httpx`: httpx's own transport, kept as the reference and the fallback.
+`lean`: `service.pushr.lean_transport`, HTTP/1.1 on asyncio with llhttp parsing, the least
+CPU per request; it speaks no proxy protocol, so with a proxy configured the aiohttp
+transport carries the traffic instead.
 
 httpx-aiohttp 0.2 maps aiohttp's errors to httpx's unsafely for us: a server that
 disconnects or resets *after our request was written* comes out as `ConnectTimeout`, which
@@ -42,6 +45,7 @@ from multidict import CIMultiDict
 
 from service.observability.logging import get_logger
 from service.pushr.egress import load_tls, proxy_url, shown_proxy, tls_files
+from service.pushr.lean_transport import LeanTransport
 from service.settings import Settings
 
 log = get_logger(__name__)
@@ -253,7 +257,13 @@ def build_http_client(
             client_certificate=str(files.cert_file) if files.cert_file else None,
         )
     transport: httpx.AsyncBaseTransport
-    if settings.http_transport == "aiohttp":
+    if settings.http_transport == "lean" and proxy_text is None:
+        transport = LeanTransport(
+            tls=context,
+            max_connections=settings.http_max_connections,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+        )
+    elif settings.http_transport in ("aiohttp", "lean"):
         transport = MappedAiohttpTransport(**options)
     else:
         transport = httpx.AsyncHTTPTransport(retries=0, **options)

@@ -99,8 +99,8 @@ async def test_5xx_burst_is_retried_to_success(kafka_bootstrap, topic_factory, s
 AMBIGUOUS_FAULTS = {"late": True, "hang": False, "reset": True}
 
 
-# both transports: each maps its own exceptions, and a mapping slip would resend
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+# every transport: each maps its own exceptions, and a mapping slip would resend
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx", "lean"])
 @pytest.mark.parametrize("fault", sorted(AMBIGUOUS_FAULTS))
 async def test_ambiguous_reply_at_most_once_is_unknown_and_never_resent(
     kafka_bootstrap, topic_factory, sandbox, fault: str, transport: str

@@ -128,3 +128,32 @@ async def half_then_reset(
     await w.drain()
     await asyncio.sleep(0.05)  # let the client take the partial answer first
     reset(w)
+
+
+async def answer_once_then_close(
+    r: asyncio.StreamReader, w: asyncio.StreamWriter, stop: asyncio.Event
+) -> None:
+    """Answers as if keeping the connection alive, then closes it while it is idle."""
+    body = b'{"id": 1}'
+    await read_request(r)
+    w.write(CREATED % (len(body), body))
+    await w.drain()
+
+
+async def answer_chunked(
+    r: asyncio.StreamReader, w: asyncio.StreamWriter, stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        await read_request(r)
+        w.write(b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n")
+        w.write(b'4\r\n{"id\r\n5\r\n": 1}\r\n0\r\n\r\n')
+        await w.drain()
+
+
+async def answer_until_close(
+    r: asyncio.StreamReader, w: asyncio.StreamWriter, stop: asyncio.Event
+) -> None:
+    """An answer with neither Content-Length nor chunks: the close ends it."""
+    await read_request(r)
+    w.write(b'HTTP/1.1 201 Created\r\nConnection: close\r\n\r\n{"id": 1}')
+    await w.drain()

@@ -1,4 +1,4 @@
-"""The relay's Push.R client over HTTPS and through a forward proxy, on BOTH transports,
+"""The relay's Push.R client over HTTPS and through a forward proxy, on EVERY transport,
 against real servers: the sandbox served over TLS with a CA made for the run (and requiring
 client certificates), and Debian's tinyproxy on loopback."""
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(60)
 RECIPIENT = "233558544343"
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
+@pytest.fixture(params=["httpx", "aiohttp", "lean"])
 def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

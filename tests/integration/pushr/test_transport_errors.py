@@ -1,4 +1,4 @@
-"""Exception mapping of BOTH transports against real sockets: the same network event
+"""Exception mapping of EVERY transport against real sockets: the same network event
 must raise the same kind of httpx exception and classify to the same outcome."""
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import uvloop
 from pydantic import SecretStr
 
 from service.clock import SystemClock
 from service.pushr.breaker import BreakerSet
 from service.pushr.classify import classify_exception
 from service.pushr.client import PushrClient
+from service.pushr.lean_transport import LeanTransport
 from service.pushr.outcomes import Outcome
 from service.pushr.ratelimit import RateLimiter
 from service.pushr.transport import MappedAiohttpTransport, build_http_client
@@ -41,7 +43,7 @@ def settings(transport: str, base_url: str = "http://127.0.0.1:1/api/client") ->
     )
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
+@pytest.fixture(params=["httpx", "aiohttp", "lean"])
 async def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -64,7 +66,11 @@ def free_port() -> int:
 
 async def test_transport_is_the_one_asked_for(transport: str, http: httpx.AsyncClient) -> None:
     inner = http._transport
-    expected = MappedAiohttpTransport if transport == "aiohttp" else httpx.AsyncHTTPTransport
+    expected = {
+        "aiohttp": MappedAiohttpTransport,
+        "httpx": httpx.AsyncHTTPTransport,
+        "lean": LeanTransport,
+    }[transport]
     assert isinstance(inner, expected)
 
 
@@ -74,6 +80,37 @@ async def test_answer_is_read(http: httpx.AsyncClient) -> None:
             response = await post(http, server.url)
             assert response.status_code == 201
             assert response.json()["id"] == 1
+
+
+@pytest.mark.parametrize("behaviour", [servers.answer_chunked, servers.answer_until_close])
+async def test_answers_framed_by_chunks_or_by_the_close_are_read(
+    http: httpx.AsyncClient, behaviour: servers.Behaviour
+) -> None:
+    async with RawServer(behaviour) as server:
+        for _ in range(2):  # and the connection a closed answer leaves is not reused
+            response = await post(http, server.url)
+            assert (response.status_code, response.json()) == (201, {"id": 1})
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused(
+    http: httpx.AsyncClient,
+) -> None:
+    async with RawServer(servers.answer_once_then_close) as server:
+        assert (await post(http, server.url)).status_code == 201
+        await asyncio.sleep(0.1)  # the server's close reaches the client
+        assert (await post(http, server.url)).status_code == 201
+
+
+def test_answer_is_read_on_uvloop(transport: str) -> None:
+    # the relay runs on uvloop, whose transports are not asyncio's classes
+    async def exchange() -> list[int]:
+        async with (
+            RawServer(servers.answer_201) as server,
+            build_http_client(settings(transport)) as client,
+        ):
+            return [(await post(client, server.url)).status_code for _ in range(3)]
+
+    assert uvloop.run(exchange()) == [201, 201, 201]
 
 
 async def test_connection_refused_is_retry_safe(http: httpx.AsyncClient) -> None:

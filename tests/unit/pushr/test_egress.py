@@ -308,3 +308,16 @@ def test_a_tls_failure_is_named_in_the_detail() -> None:
         "ConnectError: TLS handshake failed (TLSV1_ALERT_PROTOCOL_VERSION)"
     )
     assert failure_detail(httpx.ConnectError("refused")) == "ConnectError"
+
+
+@pytest.mark.parametrize(
+    ("proxy", "expected"),
+    [(None, "LeanTransport"), ("http://proxy.internal:3128", "MappedAiohttpTransport")],
+)
+async def test_the_lean_transport_hands_proxied_traffic_to_aiohttp(
+    proxy: str | None, expected: str
+) -> None:
+    # it speaks no CONNECT nor absolute-form, so a proxy needs the transport that does
+    configured = settings(http_transport="lean", http_proxy=SecretStr(proxy) if proxy else None)
+    async with build_http_client(configured, environ={}) as client:
+        assert type(client._transport).__name__ == expected
