@@ -17,8 +17,8 @@ gate, on a fresh claim, and by the client right before the request. A batch is `
 only when nothing can have left; after an ambiguous attempt or a lapsed owner, `unknown`.
 
 With a `Handoff` (reconciliation on), both ambiguous branches hand a plain batch to the
-reconciler instead, in both delivery modes: `unknown` now, and the verdict later decides
-(`service.pipeline.handoff`). A taken-over claim is never resent before that verdict.
+reconciler instead, in both modes: `unknown` now, its verdict later (`pipeline.handoff`);
+a taken-over claim is never resent before that verdict.
 """
 
 from __future__ import annotations
@@ -94,9 +94,8 @@ class BatchDeliverer:
     ) -> Delivered:
         """`origin` (the accepted event, or a pending batch's stored context) lets an
         ambiguous outcome be handed to the reconciler; without it nothing is handed over."""
-        # One owner per delivery attempt, not per process: if this process abandoned the
-        # batch mid-request and meets it again, its old claim must look foreign. A counter
-        # suffices (and is cheaper than uuid4): `self._owner` is unique per incarnation.
+        # One owner per attempt, not per process: if this process abandoned the batch
+        # mid-request and meets it again, its old claim must look foreign.
         urgency = urgency or Urgency()
         attempt = next(self._attempt_ids)
         waits = LaneWaits(urgency.lane, self._lanes, self._clock)
@@ -259,6 +258,9 @@ class BatchDeliverer:
         result, write = self._handoff.write(job.batch, job.owner, unknown, job.origin, window)
         self._handoff.written(job.batch.key, job.delivery, await self._ledger_call(write))
         return Delivered(result, replayed=False, provider=provider)
+
+    async def ledger_knows(self, key: str) -> bool:  # a claim or an outcome of the batch
+        return await self._ledger_call(lambda: self._ledger.get(key)) is not None
 
     def _replay(self, claim: Claim) -> Delivered:
         return Delivered(dict(claim.entry.result or {}) if claim.entry else {}, True, None)

@@ -153,14 +153,14 @@ class RecordHandler:
         self._metrics.events_accepted.inc()
         self._metrics.recipients_accepted.inc(len(request.recipients))
         self._metrics.recipients_rejected.inc(len(accepted.rejected_recipients))
-        if accepted.expired:
+        if accepted.expired and not await self._met_before(request):
             self._metrics.events_expired.inc()
             ack = await self._publisher.event(request.event_id, self._events.expired(accepted))
             await ack
             self._metrics.status_published.labels("expired").inc()
             log.info("event_expired")
             return
-        if self._consent is not None:
+        if self._consent is not None and not accepted.expired:
             await self._consent.hold(request.priority)  # quiet hours, policy `hold`
 
         count = batch_count(request, self._config.batch_size)
@@ -203,6 +203,16 @@ class RecordHandler:
         acks.append(await self._publisher.event(request.event_id, status))
         await asyncio.gather(*acks)
         self._record_final(record, status)
+
+    async def _met_before(self, request: SmsRequest) -> bool:
+        """An event expired on arrival is `expired` (never sent) only if the ledger knows
+        none of its batches: after a crash a redelivery may meet a request that left, which
+        the deliverer judges (replayed, `unknown` or handed to reconciliation)."""
+        route = self._route(request)
+        for batch in iter_batches(request, self._config.batch_size, route.namespace):
+            if await route.deliverer.ledger_knows(batch.key):
+                return True
+        return False
 
     async def _deliver(
         self, request: SmsRequest, accepted: Accepted, batch: Batch, urgency: Urgency

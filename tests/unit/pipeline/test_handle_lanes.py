@@ -4,6 +4,7 @@ the event's lane and expiry, and the final status tells what expired."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from types import SimpleNamespace
 from typing import Any
@@ -89,14 +90,18 @@ class Publisher:
 
 
 def handler(
-    client: Client, publisher: Publisher, registry: CollectorRegistry, **config: Any
+    client: Client,
+    publisher: Publisher,
+    registry: CollectorRegistry,
+    ledger: MemoryLedger | None = None,
+    **config: Any,
 ) -> RecordHandler:
     clock = client.clock
     metrics = Metrics(registry, REJECTION_REASONS)
     return RecordHandler(
         contract=Contract(ContractLimits.from_settings(Settings())),
         deliverer=BatchDeliverer(
-            ledger=MemoryLedger(clock, 3600),
+            ledger=MemoryLedger(clock, 3600) if ledger is None else ledger,
             gate=SendGate(clock, 5.0),
             clock=clock,
             rng=random.Random(1),
@@ -196,3 +201,51 @@ async def test_a_lane_topic_wins_over_the_field_and_says_so() -> None:
     assert any(w.startswith("priority_overridden:") for w in accepted["warnings"])
     assert client.turns[0].lane == "bulk"
     assert client.turns[0].expires_at is None  # a critical default expiry does not apply
+
+
+async def test_an_event_expired_on_redelivery_is_unknown_when_a_request_may_have_left() -> None:
+    """A relay died mid-request; the event comes back after its expiry and the lease."""
+    clock = ManualClock()
+    ledger = MemoryLedger(clock, 3600)
+    body = {
+        "event_id": "otp",
+        "message": "Your code is 1234",
+        "recipients": NUMBERS[:1],
+        "expires_at": "2023-11-14T22:14:20Z",  # 60 s after the manual clock's start
+    }
+    client = Client(clock)
+    first = asyncio.create_task(
+        handler(client, Publisher(client.watch), CollectorRegistry(), ledger)(record(body))
+    )
+    async with asyncio.timeout(5):
+        await client.watch.until(lambda: client.in_flight >= 1)
+    first.cancel()  # the request is in the air: the claim stays, as after a SIGKILL
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
+    clock.advance(120.0)  # past the expiry and the 30 s lease
+
+    again = Client(clock)
+    publisher = Publisher(again.watch)
+    async with asyncio.timeout(5):
+        await handler(again, publisher, CollectorRegistry(), ledger)(record(body))
+    assert again.turns == []  # nothing sent a second time
+    results = [e for e in publisher.events if e["type"] == "result"]
+    assert [r["outcome"] for r in results] == ["unknown"]  # never "expired": it may have left
+    assert publisher.events[-1]["status"] != "expired"
+
+
+async def test_an_event_expired_on_arrival_that_no_batch_of_was_claimed_is_expired() -> None:
+    clock = ManualClock()
+    clock.advance(120.0)
+    client = Client(clock)
+    publisher = Publisher(client.watch)
+    body = {
+        "event_id": "late",
+        "message": "hi",
+        "recipients": NUMBERS[:2],
+        "expires_at": "2023-11-14T22:14:20Z",
+    }
+    async with asyncio.timeout(5):
+        await handler(client, publisher, CollectorRegistry())(record(body))
+    assert client.turns == []
+    assert [e["status"] for e in publisher.events] == ["expired"]
