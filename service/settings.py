@@ -143,9 +143,9 @@ class Settings(BaseSettings):
         None, description="Business id (template sends and the status poller)."
     )
     http_transport: Literal["aiohttp", "httpx", "lean"] = Field(
-        "aiohttp",
-        description="httpx transport: aiohttp-backed (fast), httpx's own, or lean "
-        "(kept-alive HTTP/1.1 parsed by llhttp; aiohttp when a proxy is set).",
+        "lean",
+        description="httpx transport: lean (kept-alive HTTP/1.1 parsed by llhttp; aiohttp "
+        "when a proxy is set), aiohttp-backed, or httpx's own.",
     )
     http_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect.")
     http_read_timeout: float = Field(30.0, gt=0, description="Seconds to wait for an answer.")

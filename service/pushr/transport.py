@@ -1,11 +1,11 @@
 """The one shared `httpx.AsyncClient` for Push.R, on the transport the settings name.
 
-`aiohttp` (default): httpx's API on aiohttp's connection handling, several times the
-throughput of httpx's own pool under concurrency (tests/bench/transport_compare.py).
+`lean` (default): `service.pushr.lean_transport`, HTTP/1.1 on asyncio with llhttp
+parsing, the least CPU per request; it speaks no proxy protocol, so with a proxy
+configured the aiohttp transport carries the traffic instead.
+`aiohttp`: httpx's API on aiohttp's connection handling, several times the throughput of
+httpx's own pool under concurrency (tests/bench/transport_compare.py).
 `httpx`: httpx's own transport, kept as the reference and the fallback.
-`lean`: `service.pushr.lean_transport`, HTTP/1.1 on asyncio with llhttp parsing, the least
-CPU per request; it speaks no proxy protocol, so with a proxy configured the aiohttp
-transport carries the traffic instead.
 
 httpx-aiohttp 0.2 maps aiohttp's errors to httpx's unsafely for us: a server that
 disconnects or resets *after our request was written* comes out as `ConnectTimeout`, which

@@ -130,7 +130,8 @@ async def http_ceiling(args: argparse.Namespace) -> dict[str, Any]:
 
             ok, failed, elapsed, lat, cpu = await _loop(send, args.concurrency, args.seconds)
     else:
-        transport = "aiohttp" if args.client == "service" else "httpx"
+        # the relay's own transport: its default, or what PUSHR_RELAY_HTTP_TRANSPORT names
+        transport = Settings().http_transport if args.client == "service" else "httpx"
         client: httpx.AsyncClient = build_http_client(_settings(url, args.concurrency, transport))
         target = httpx.URL(url + endpoint)  # prebuilt, as PushrClient does
         async with client:
