@@ -296,6 +296,12 @@ async def group_members(bootstrap: str, group: str) -> tuple[str, int]:
     return str(state), len(members)
 
 
+async def group_stable_with(bootstrap: str, group: str, members: int) -> bool:
+    """The group has settled on `members` members (each owns its partitions)."""
+    state, count = await group_members(bootstrap, group)
+    return state == "Stable" and count == members
+
+
 _DRAWN: set[str] = set()  # every number handed out in this test process
 
 

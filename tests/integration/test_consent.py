@@ -27,6 +27,7 @@ from tests.integration.relay_harness import (
     all_final,
     eventually,
     final_status,
+    group_stable_with,
     international,
     make_topics,
     of_type,
@@ -103,6 +104,9 @@ async def test_an_opt_out_produced_while_two_relays_run_is_honoured_by_every_rep
     ):
         await produce(kafka_bootstrap, topics.inbound, [before])
         await out.wait_for(all_final([before["event_id"]]))
+        await eventually(
+            lambda: group_stable_with(kafka_bootstrap, settings.group_id, 2), within=45
+        )
         await opt_out(settings, ama)
         await list_holds(first, 1)
         await list_holds(second, 1)

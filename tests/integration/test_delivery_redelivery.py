@@ -15,7 +15,7 @@ from tests.integration.relay_harness import (
     eventually,
     final_state,
     final_status,
-    group_members,
+    group_stable_with,
     international,
     make_topics,
     of_type,
@@ -138,7 +138,7 @@ async def test_two_relays_in_one_group_send_each_batch_once(
     ):
         # both members hold partitions before any event arrives, so both must take part
         await eventually(
-            lambda: _stable_with(kafka_bootstrap, group, members=2), within=45, interval=0.3
+            lambda: group_stable_with(kafka_bootstrap, group, members=2), within=45, interval=0.3
         )
         await produce(kafka_bootstrap, topics.inbound, events, concurrent=True)
         records = await out.wait_for(all_final(ids), within=60)
@@ -157,11 +157,6 @@ async def test_two_relays_in_one_group_send_each_batch_once(
     fresh = Counter(r["batch_key"] for r in of_type(records, "result") if not r["replayed"])
     assert len(fresh) == 3 * len(events)
     assert set(fresh.values()) == {1}
-
-
-async def _stable_with(bootstrap: str, group: str, members: int) -> bool:
-    state, count = await group_members(bootstrap, group)
-    return state == "Stable" and count == members
 
 
 async def test_a_relay_joining_mid_stream_takes_over_without_resending(
@@ -192,7 +187,7 @@ async def test_a_relay_joining_mid_stream_takes_over_without_resending(
         sandbox.set_faults({"latency_ms": 300})
         async with running_relay(settings) as two:
             await eventually(
-                lambda: _stable_with(kafka_bootstrap, group, members=2), within=45, interval=0.3
+                lambda: group_stable_with(kafka_bootstrap, group, 2), within=45, interval=0.3
             )
             assert not all_final(ids)(out.records)
             sandbox.set_faults({"latency_ms": 5})
