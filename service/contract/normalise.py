@@ -29,6 +29,13 @@ def normalise_recipients(
     if accepted is not None:
         unique = dict.fromkeys(accepted)
         return list(unique), [], len(accepted) - len(unique)
+    return recipients_one_by_one(items, path)
+
+
+def recipients_one_by_one(
+    items: Sequence[str], path: str = "/recipients"
+) -> tuple[list[str], list[RejectedRecipient], int]:
+    """The general path, number by number: any list the one-pass check does not accept."""
     kept: dict[str, None] = {}
     rejected: list[RejectedRecipient] = []
     duplicates = 0

@@ -1,7 +1,8 @@
 """The whole-list paths give what the one-by-one loops they replaced gave, on random input.
 
-Each reference below is the earlier per-item implementation, kept here as the oracle:
-recipients (one `normalise_phone` per number), template rows (per-row contact, sorted
+Recipients are checked against the general per-number path (`recipients_one_by_one`, the
+fallback); each other reference below is the earlier per-item implementation, kept here as
+the oracle: template rows (per-row contact, sorted
 dedupe key), the cost estimate (one `count_segments` per text) and a template batch's CSV
 (one `writerow` per row).
 """
@@ -20,6 +21,7 @@ from service.contract.normalise import (
     check_message,
     estimate,
     normalise_recipients,
+    recipients_one_by_one,
     render,
     template_variables,
 )
@@ -36,21 +38,6 @@ numbers = st.one_of(
     st.builds(lambda n: f"055{n:07d}", st.integers(0, 30)),
     st.builds(lambda n: f"23324{n:07d}", st.integers(0, 30)),
 )
-
-
-def recipients_one_by_one(items: list[str]) -> tuple[list[str], list[RejectedRecipient], int]:
-    kept: dict[str, None] = {}
-    rejected: list[RejectedRecipient] = []
-    duplicates = 0
-    for index, raw in enumerate(items):
-        number, reason = normalise_phone(raw)
-        if number is None:
-            rejected.append(RejectedRecipient(f"/recipients/{index}", mask_phone(raw), str(reason)))
-        elif number in kept:
-            duplicates += 1
-        else:
-            kept[number] = None
-    return list(kept), rejected, duplicates
 
 
 @settings(max_examples=400, deadline=None)
