@@ -20,6 +20,7 @@ from typing import Any, Self
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from service.app import run
@@ -297,8 +298,14 @@ async def group_members(bootstrap: str, group: str) -> tuple[str, int]:
 
 
 async def group_stable_with(bootstrap: str, group: str, members: int) -> bool:
-    """The group has settled on `members` members (each owns its partitions)."""
-    state, count = await group_members(bootstrap, group)
+    """The group has settled on `members` members (each owns its partitions); a group whose
+    coordinator is still being chosen has not."""
+    try:
+        state, count = await group_members(bootstrap, group)
+    except KafkaError as error:
+        if not error.retriable:
+            raise
+        return False
     return state == "Stable" and count == members
 
 

@@ -245,6 +245,10 @@ async def test_the_frequency_cap_holds_under_two_relays(
     async with contextlib.AsyncExitStack() as stack:
         out = await stack.enter_async_context(TopicReader(kafka_bootstrap, topics.outbound))
         relays = [await stack.enter_async_context(running_relay(settings)) for _ in range(2)]
+        # both replicas own partitions before anything is sent, so the cap is shared for real
+        await eventually(
+            lambda: group_stable_with(kafka_bootstrap, settings.group_id, 2), within=45
+        )
         await produce(kafka_bootstrap, topics.inbound, campaigns, concurrent=True)
         records = await out.wait_for(all_final([e["event_id"] for e in campaigns]))
         handled = [r.metric("pushr_relay_events_accepted_total") for r in relays]

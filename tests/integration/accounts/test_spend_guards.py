@@ -27,6 +27,7 @@ from tests.integration.relay_harness import (
     all_final,
     eventually,
     final_state,
+    group_stable_with,
     make_topics,
     phone_numbers,
     produce,
@@ -138,6 +139,10 @@ async def test_two_relays_share_one_budget_and_never_overspend_it(
         running_relay(settings) as first,
         running_relay(settings) as second,
     ):
+        # both replicas own partitions before anything is sent, so both spend from the budget
+        await eventually(
+            lambda: group_stable_with(kafka_bootstrap, settings.group_id, 2), within=45
+        )
         await produce(kafka_bootstrap, topics.inbound, events, concurrent=True)
         await out.wait_for(lambda rs: len(sent(rs, events)) == 20)
         await eventually(
