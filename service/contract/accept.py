@@ -36,6 +36,7 @@ from service.contract.model import (
 from service.contract.normalise import (
     check_message,
     estimate,
+    estimate_rows,
     normalise_recipients,
     template_variables,
     ucs2_warning,
@@ -72,6 +73,7 @@ class Content:
     duplicates: int
     cost: Estimate
     non_gsm: tuple[str, ...]
+    row_units: tuple[int, ...] = ()  # templates: each kept row's Push.R units
 
 
 def accept(
@@ -122,6 +124,7 @@ def accept(
         recipients=tuple(content.recipients),
         template=content.template,
         rows=tuple(content.rows),
+        row_units=content.row_units,
         sender_id=obj.get("sender_id"),
         scheduled_at=scheduled_at,
         expires_at=times.expires_at,
@@ -214,9 +217,9 @@ def template_content(obj: dict[str, Any]) -> Content | Refusal:
         return Refusal(TEMPLATE_INVALID, tuple(errors[:MAX_ERRORS]))
     if not rows:
         return Refusal(NO_VALID_RECIPIENTS, recipient_errors(rejected))
-    cost, non_gsm = estimate((text, 1) for text in texts)
+    cost, non_gsm, row_units = estimate_rows(texts)
     recipients = [row["contact"] for row in rows]
-    return Content(None, template, rows, recipients, rejected, duplicates, cost, non_gsm)
+    return Content(None, template, rows, recipients, rejected, duplicates, cost, non_gsm, row_units)
 
 
 def content_warnings(content: Content) -> list[str]:

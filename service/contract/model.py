@@ -127,6 +127,7 @@ class SmsRequest:
     recipients: tuple[str, ...]  # 233XXXXXXXXX; for templates the row contacts in order
     template: str | None
     rows: tuple[dict[str, str], ...]  # template rows with normalised `contact`
+    row_units: tuple[int, ...]  # each row's Push.R units (empty for plain requests)
     sender_id: str | None
     scheduled_at: datetime | None  # UTC; None when absent or passed under `send_now`
     expires_at: datetime | None  # UTC

@@ -15,7 +15,14 @@ from typing import Final
 from service.contract.masking import mask_phone
 from service.contract.model import Estimate, FieldError, RejectedRecipient
 from service.contract.phones import normalise_accepted, normalise_phone
-from service.contract.segments import GSM7_BASIC, basic_segments, count_segments, pushr_units
+from service.contract.segments import (
+    PUSHR_UNIT_CHARS,
+    SINGLE_GSM7,
+    basic_segments,
+    count_segments,
+    is_gsm7_basic,
+    pushr_units,
+)
 
 MAX_MESSAGE_CHARS: Final = 500
 VARIABLE: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
@@ -127,7 +134,7 @@ def check_message(text: str, path: str) -> FieldError | None:
 def estimate(messages: Iterable[tuple[str, int]]) -> tuple[Estimate, tuple[str, ...]]:
     """Cost of (text, recipients) pairs, and the characters that forced UCS-2."""
     pairs = list(messages)
-    if GSM7_BASIC.issuperset("".join([text for text, _ in pairs])):
+    if is_gsm7_basic("".join([text for text, _ in pairs])):
         # Template rows: one alphabet check for all texts, then lengths alone decide.
         units = sum([pushr_units(text) * count for text, count in pairs])
         segments = sum([basic_segments(len(text)) * count for text, count in pairs])
@@ -143,6 +150,23 @@ def estimate(messages: Iterable[tuple[str, int]]) -> tuple[Estimate, tuple[str, 
             ucs2 = True
             non_gsm.update(dict.fromkeys(seg.non_gsm))
     return Estimate(units, segments, "UCS-2" if ucs2 else "GSM-7"), tuple(non_gsm)
+
+
+def estimate_rows(texts: list[str]) -> tuple[Estimate, tuple[str, ...], tuple[int, ...]]:
+    """`estimate` of one recipient per rendered row, and each row's units.
+
+    Most rows fit one unit and one segment, which the shortest and the longest row decide
+    for all of them at once.
+    """
+    lengths = list(map(len, texts))
+    # every row one Push.R unit and, if all basic GSM-7, one segment
+    one_each = min(lengths) > 0 and max(lengths) <= min(PUSHR_UNIT_CHARS, SINGLE_GSM7)
+    row_units = (1,) * len(texts) if one_each else tuple(map(pushr_units, texts))
+    if not is_gsm7_basic("".join(texts)):
+        cost, non_gsm = estimate((text, 1) for text in texts)
+        return cost, non_gsm, row_units
+    segments = len(texts) if one_each else sum(map(basic_segments, lengths))
+    return Estimate(sum(row_units), segments, "GSM-7"), (), row_units
 
 
 def ucs2_warning(chars: Sequence[str]) -> str:

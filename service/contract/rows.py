@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import repeat
+from operator import itemgetter
 
 from service.contract.masking import mask_phone
 from service.contract.model import FieldError, RejectedRecipient
-from service.contract.normalise import check_message, renderer
+from service.contract.normalise import MAX_MESSAGE_CHARS, VARIABLE, check_message, renderer
 from service.contract.phones import normalise_accepted, normalise_phone
 
 Decision = tuple[str, None] | tuple[None, str]
@@ -34,11 +35,17 @@ def normalise_rows(
     texts: list[str] = []
     rejected: list[RejectedRecipient] = []
     errors: list[FieldError] = []
-    # A row's items as a set: equal exactly when the rows are equal, whatever the key order.
-    seen: set[frozenset[tuple[str, str]]] = set()
+    seen: set[object] = set()
     duplicates = 0
     render = renderer(template)
-    required = frozenset(variables)
+    # Only a template whose own text is all whitespace can render a blank message.
+    may_be_blank = not VARIABLE.sub("", template).strip()
+    # A row's identity, equal exactly when the rows are equal whatever the key order: for a
+    # row of the contact and the template's variables alone, the contact and their values
+    # (a tuple); for a row with other keys too, all its items (a frozenset, never equal to
+    # a tuple).
+    plain_size = len({"contact", *variables})
+    values = itemgetter(*variables) if variables else None
     decisions = _decide_contacts([row["contact"] for row in items])
     for index, (row, (number, reason)) in enumerate(zip(items, decisions, strict=True)):
         if number is None:
@@ -46,19 +53,15 @@ def normalise_rows(
                 RejectedRecipient(f"/rows/{index}/contact", mask_phone(row["contact"]), str(reason))
             )
             continue
-        if not required.issubset(row):
-            errors.extend(
-                FieldError(
-                    f"/rows/{index}/{name}", "missing_variable", f"has no value for {{{name}}}"
-                )
-                for name in variables
-                if name not in row
-            )
-            continue
         normalised = {**row, "contact": number}
-        text = render(normalised)
-        problem = check_message(text, f"/rows/{index}")
-        if problem is not None:
+        try:
+            text = render(normalised)
+        except KeyError:  # a variable the row has no value for
+            errors.extend(_missing(index, variables, row))
+            continue
+        if len(text) > MAX_MESSAGE_CHARS or (may_be_blank and not text.strip()):
+            problem = check_message(text, f"/rows/{index}")
+            assert problem is not None
             errors.append(
                 FieldError(
                     problem.path,
@@ -67,7 +70,10 @@ def normalise_rows(
                 )
             )
             continue
-        key = frozenset(normalised.items())
+        if len(normalised) == plain_size:
+            key: object = (number, values(normalised)) if values else number
+        else:
+            key = frozenset(normalised.items())
         if key in seen:
             duplicates += 1
             continue
@@ -75,3 +81,11 @@ def normalise_rows(
         rows.append(normalised)
         texts.append(text)
     return rows, texts, rejected, duplicates, errors
+
+
+def _missing(index: int, variables: list[str], row: dict[str, str]) -> Iterable[FieldError]:
+    return (
+        FieldError(f"/rows/{index}/{name}", "missing_variable", f"has no value for {{{name}}}")
+        for name in variables
+        if name not in row
+    )

@@ -46,6 +46,16 @@ class SegmentCount:
     non_gsm: tuple[str, ...]  # distinct characters that forced UCS-2, first-seen order
 
 
+# Deletes every basic character: a text is all basic exactly when nothing is left. For
+# ASCII text `str.translate` runs from a cached table, several times faster than a set scan.
+_WITHOUT_BASIC: Final = {ord(ch): None for ch in GSM7_BASIC}
+
+
+def is_gsm7_basic(text: str) -> bool:
+    """Every character is a one-septet character of the default alphabet."""
+    return not text.translate(_WITHOUT_BASIC)
+
+
 def is_gsm7(text: str) -> bool:
     return all(ch in GSM7_ALL for ch in text)
 
@@ -74,7 +84,7 @@ def basic_segments(length: int) -> int:
 
 
 def count_segments(text: str) -> SegmentCount:
-    if GSM7_BASIC.issuperset(text):
+    if is_gsm7_basic(text):
         # Called once per rendered template row: when every character is a one-septet basic
         # character no pair can straddle a boundary, so greedy packing is plain division.
         return SegmentCount("GSM-7", len(text), basic_segments(len(text)), ())

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 
 from service.contract import SmsRequest
-from service.contract.normalise import renderer
-
-_VARIABLE = re.compile(r"\{(\w+)\}")
+from service.contract.normalise import VARIABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +43,8 @@ def iter_batches(request: SmsRequest, batch_size: int, namespace: str = "") -> I
     the same idempotency key are two sends."""
     count = batch_count(request, batch_size)
     if request.kind == "template":
-        rows = request.rows
         for i in range(count):
-            part = rows[i * batch_size : (i + 1) * batch_size]
+            part = slice(i * batch_size, (i + 1) * batch_size)
             yield _template_batch(request, part, i, count, namespace)
         return
     recipients = request.recipients
@@ -75,20 +71,20 @@ def units_of(message: str) -> int:
 def template_columns(template: str) -> list[str]:
     """`contact` first, then each variable once, in order of first use."""
     seen: dict[str, None] = {"contact": None}
-    for name in _VARIABLE.findall(template):
+    for name in VARIABLE.findall(template):
         seen.setdefault(name, None)
     return list(seen)
 
 
 def _template_batch(
     request: SmsRequest,
-    rows: tuple[dict[str, str], ...],
+    part: slice,
     index: int,
     count: int,
     namespace: str,
 ) -> Batch:
+    rows = request.rows[part]
     columns = template_columns(request.template or "")
-    render = renderer(request.template or "")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -103,6 +99,6 @@ def _template_batch(
         index=index,
         count=count,
         recipients=tuple(row["contact"] for row in rows),
-        units=sum(map(units_of, map(render, rows))),
+        units=sum(request.row_units[part]),
         csv_bytes=buffer.getvalue().encode("utf-8"),
     )

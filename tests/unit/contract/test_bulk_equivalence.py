@@ -20,6 +20,7 @@ from service.contract.model import Estimate, FieldError, RejectedRecipient, SmsR
 from service.contract.normalise import (
     check_message,
     estimate,
+    estimate_rows,
     normalise_recipients,
     recipients_one_by_one,
     render,
@@ -28,7 +29,7 @@ from service.contract.normalise import (
 from service.contract.phones import normalise_phone
 from service.contract.rows import normalise_rows
 from service.contract.segments import count_segments, pushr_units
-from service.pipeline.plan import plan_batches, template_columns, units_of
+from service.pipeline.plan import plan_batches, template_columns
 
 GOOD = ["0558544343", "233558544343", "+233558544343", "558544343", "0241234567", "0201234567"]
 ODD = ["0302123456", "0800100100", " 0558544343", "0558544343\n", "055 854 4343", "233558544"]
@@ -151,6 +152,20 @@ def test_estimate_as_one_by_one(pairs: list[tuple[str, int]]) -> None:
     assert estimate(pairs) == estimate_one_by_one(pairs)
 
 
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet="ab {}€é😀", min_size=1, max_size=400) | st.sampled_from(["a" * 161]),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_rows_estimate_as_one_by_one(texts: list[str]) -> None:
+    cost, non_gsm, row_units = estimate_rows(texts)
+    assert (cost, non_gsm) == estimate_one_by_one([(text, 1) for text in texts])
+    assert row_units == tuple(pushr_units(text) for text in texts)
+
+
 def csv_one_by_one(template: str, rows: tuple[dict[str, str], ...]) -> bytes:
     columns = template_columns(template)
     buffer = io.StringIO()
@@ -176,6 +191,7 @@ def test_template_csv_as_one_by_one(template: str, cells: list[dict[str, str]]) 
         recipients=tuple(row["contact"] for row in rows),
         template=template,
         rows=rows,
+        row_units=estimate_rows([render(template, row) for row in rows])[2],
         sender_id="PYWE",
         scheduled_at=None,
         expires_at=None,
@@ -189,4 +205,4 @@ def test_template_csv_as_one_by_one(template: str, cells: list[dict[str, str]]) 
         for b in batches
         if b.csv_bytes is not None
     ) == csv_one_by_one(template, rows)
-    assert sum(b.units for b in batches) == sum(units_of(render(template, row)) for row in rows)
+    assert sum(b.units for b in batches) == sum(pushr_units(render(template, row)) for row in rows)
