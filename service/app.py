@@ -46,6 +46,7 @@ from service.consent_builders import (
     consent_needs_redis,
 )
 from service.contract import REJECTION_REASONS
+from service.heap import settle_heap
 from service.kafka.access import check_kafka_access
 from service.ledger.factory import open_ledger, redis_client
 from service.ledger.redis_options import secret_values as redis_secret_values
@@ -131,7 +132,11 @@ async def run(
     stop: asyncio.Event | None = None,
     install_signals: bool = True,
     tracing: Tracing | None = None,
+    owns_process: bool = False,
 ) -> int:
+    """The relay until `stop` (or SIGTERM/SIGINT). `owns_process`: the relay is the whole
+    interpreter (the CLI), so start-up ends by settling the heap (`service.heap`); a test
+    that runs relays inside its own process keeps its collector as it is."""
     # OTEL_* variables that cannot work end start-up here, in one line
     tracing = tracing or tracing_from_environment()
     registry = registry or CollectorRegistry()
@@ -243,6 +248,8 @@ async def run(
         server = await stack.enter_async_context(
             HealthServer(health, registry, settings.http_host, settings.http_port, metrics=metrics)
         )
+        if owns_process:
+            settle_heap()
         log.info(
             "relay_started",
             in_topic=settings.in_topic,
@@ -283,5 +290,5 @@ def cli_main(argv: Sequence[str]) -> int:
     try:
         import uvloop  # noqa: PLC0415 - optional speed-up, absent in minimal installs
     except ImportError:
-        return asyncio.run(run(settings))
-    return uvloop.run(run(settings))
+        return asyncio.run(run(settings, owns_process=True))
+    return uvloop.run(run(settings, owns_process=True))
