@@ -14,7 +14,7 @@ def settle_heap() -> None:
     process, yet every full collection walked them, a pause of tens of milliseconds each
     time; frozen, a collection sees only what the events made. The thresholds stay
     Python's: raising them saved little CPU and let a bulk run's peak memory grow past its
-    budget (README, "Where the time goes").
+    budget (README, "Why the hot paths are built as they are").
     """
     gc.collect()
     gc.freeze()

@@ -1,5 +1,5 @@
 """Transport comparison against the sandbox: httpx's default transport vs the service's
-(httpx API on `MappedAiohttpTransport`, `service.pushr.transport.build_http_client`) vs a
+(httpx API on its default transport, `service.pushr.transport.build_http_client`) vs a
 plain aiohttp ClientSession, at several numbers of requests in flight.
 
     .venv/bin/python -m tests.bench.transport_compare [--seconds 3] [--concurrency 1,16,64]
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|")
     names = {
         "httpx": "httpx default transport",
-        "service": "service (httpx + MappedAiohttpTransport)",
+        "service": "service (httpx on the relay's transport)",
         "aiohttp": "aiohttp ClientSession",
     }
     for client, level, r in rows:
